@@ -1,0 +1,34 @@
+"""The fast path: every op as a pair of pure functions ``*_forward(...) -> (out, cache)`` and
+``*_backward(dout, cache)``, NCHW, PyTorch's argument names and semantics, the input's dtype kept."""
+
+from .conv import (
+    conv1d_backward,
+    conv1d_forward,
+    conv2d_backward,
+    conv2d_forward,
+    conv3d_backward,
+    conv3d_forward,
+)
+from .pool import (
+    max_pool1d_backward,
+    max_pool1d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    max_pool3d_backward,
+    max_pool3d_forward,
+)
+
+__all__ = [
+    "conv1d_forward",
+    "conv1d_backward",
+    "conv2d_forward",
+    "conv2d_backward",
+    "conv3d_forward",
+    "conv3d_backward",
+    "max_pool1d_forward",
+    "max_pool1d_backward",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "max_pool3d_forward",
+    "max_pool3d_backward",
+]

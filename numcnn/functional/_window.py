@@ -1,0 +1,199 @@
+"""Shared machinery of every conv and pool: argument checks, padding, window views, col2im.
+
+Everything here is N-dimensional: a 1-D, 2-D or 3-D op differs only in ``nd``, the number of
+spatial dimensions after the leading (N, C).  Argument checking lives here, once, so that every
+op fails the same way, before any work, with a message that names the argument and the shapes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+__all__ = [
+    "as_tuple",
+    "check_input",
+    "check_dout",
+    "conv_padding",
+    "conv_output_shape",
+    "pool_output_shape",
+    "pad_constant",
+    "kernel_offsets",
+    "window_slices",
+    "window_view",
+    "im2col",
+    "col2im",
+]
+
+_SPATIAL = {1: "(L)", 2: "(H, W)", 3: "(D, H, W)"}
+
+
+def as_tuple(value, nd: int, name: str, *, minimum: int | None = None) -> tuple[int, ...]:
+    """Return ``value`` (an int or a sequence of ``nd`` ints) as a tuple of ``nd`` ints."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        items = (int(value),) * nd
+    else:
+        try:
+            items = tuple(value)
+        except TypeError:
+            raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}") from None
+        if len(items) != nd or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in items
+        ):
+            raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}")
+        items = tuple(int(v) for v in items)
+    if minimum is not None and any(v < minimum for v in items):
+        rule = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {rule}, got {value!r}")
+    return items
+
+
+def check_input(x, nd: int, name: str = "x") -> np.ndarray:
+    """Check that ``x`` is a floating (N, C, *spatial) array with ``nd`` spatial dimensions."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != nd + 2:
+        raise ValueError(
+            f"{name} must be {nd + 2}-D (N, C, {_SPATIAL[nd][1:]}, got shape {x.shape} ({x.ndim}-D)"
+        )
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name} must have a floating dtype (float16/32/64), got {x.dtype}")
+    return x
+
+
+def check_dout(dout, expected_shape: tuple[int, ...], dtype, name: str = "dout") -> np.ndarray:
+    """Check that the upstream gradient has the forward output's shape; return it in ``dtype``."""
+    if not isinstance(dout, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(dout).__name__}")
+    if dout.shape != tuple(expected_shape):
+        raise ValueError(
+            f"{name} must have the forward output's shape {tuple(expected_shape)}, got {dout.shape}"
+        )
+    return dout.astype(dtype, copy=False)
+
+
+def conv_padding(padding, nd: int, kernel, stride, dilation) -> tuple[tuple[int, int], ...]:
+    """Per-dimension (before, after) zero padding of a convolution, PyTorch's rules.
+
+    ``'same'`` splits the total ``dilation * (kernel - 1)`` with the odd extra after (right,
+    bottom), as PyTorch does; it needs stride 1.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(
+                    f"padding='same' is not supported for strided convolutions, got stride={stride}"
+                )
+            pads = []
+            for k, d in zip(kernel, dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+            return tuple(pads)
+        raise ValueError(f"padding must be 'valid', 'same', an int or a tuple of {nd} ints, got {padding!r}")
+    return tuple((p, p) for p in as_tuple(padding, nd, "padding", minimum=0))
+
+
+def conv_output_shape(spatial, kernel, stride, dilation, pads, what="convolution") -> tuple[int, ...]:
+    """Output size of each spatial dimension: floor((in + pads - d(k-1) - 1) / s) + 1."""
+    out = []
+    for size, k, s, d, (lo, hi) in zip(spatial, kernel, stride, dilation, pads):
+        padded = size + lo + hi
+        span = d * (k - 1) + 1
+        if span > padded:
+            raise ValueError(
+                f"{what}: the (dilated) kernel size {tuple(kernel)} (dilation {tuple(dilation)}) is larger "
+                f"than the padded input {tuple(a + b + c for a, (b, c) in zip(spatial, pads))} "
+                f"(input {tuple(spatial)})"
+            )
+        out.append((padded - span) // s + 1)
+    return tuple(out)
+
+
+def pool_output_shape(spatial, kernel, stride, padding, dilation, ceil_mode) -> tuple[int, ...]:
+    """Pooling output size with PyTorch's ceil_mode rule (the last window starts in the input)."""
+    out = []
+    for size, k, s, p, d in zip(spatial, kernel, stride, padding, dilation):
+        numerator = size + 2 * p - d * (k - 1) - 1
+        o = (-(-numerator // s) if ceil_mode else numerator // s) + 1
+        if ceil_mode and (o - 1) * s >= size + p:
+            o -= 1
+        if o < 1:
+            raise ValueError(
+                f"pooling window {tuple(kernel)} (stride {tuple(stride)}, padding {tuple(padding)}, "
+                f"dilation {tuple(dilation)}) is larger than the input {tuple(spatial)}: no output"
+            )
+        out.append(o)
+    return tuple(out)
+
+
+def pad_constant(x: np.ndarray, pads, value=0) -> np.ndarray:
+    """Pad the spatial dimensions of ``x`` by ``pads`` ((before, after) each); a new array.
+
+    Returns ``x`` itself when there is nothing to pad (callers never write to the result).
+    """
+    if all(lo == 0 and hi == 0 for lo, hi in pads):
+        return x
+    shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
+    out = np.full(shape, value, dtype=x.dtype)
+    out[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads))] = x
+    return out
+
+
+def kernel_offsets(kernel) -> list[tuple[int, ...]]:
+    """Every kernel offset, in row-major (scan) order."""
+    return list(itertools.product(*(range(k) for k in kernel)))
+
+
+def window_slices(offset, out_shape, stride, dilation) -> tuple[slice, ...]:
+    """Spatial slices of a padded input that one kernel offset sees across all output positions."""
+    return tuple(
+        slice(o * d, o * d + s * (n - 1) + 1, s) for o, n, s, d in zip(offset, out_shape, stride, dilation)
+    )
+
+
+def window_view(xp: np.ndarray, kernel, stride, dilation, out_shape) -> np.ndarray:
+    """Read-only view (N, C, *out_shape, *kernel) of every window of a padded input."""
+    nd = len(kernel)
+    lead, spatial = xp.strides[:2], xp.strides[2:]
+    strides = lead + tuple(st * s for st, s in zip(spatial, stride)) + tuple(
+        st * d for st, d in zip(spatial, dilation)
+    )
+    shape = xp.shape[:2] + tuple(out_shape) + tuple(kernel)
+    assert len(shape) == 2 + 2 * nd
+    return as_strided(xp, shape, strides, writeable=False)
+
+
+def im2col(xp: np.ndarray, kernel, stride, dilation, out_shape) -> np.ndarray:
+    """Columns of a padded input, laid out (C, *kernel, N, *out_shape), one copy.
+
+    Reshaped to (C * prod(kernel), N * prod(out_shape)) this is the right-hand side of the
+    convolution GEMM; the channel-major order lets grouped convolutions split it without a copy.
+    """
+    nd = len(kernel)
+    view = window_view(xp, kernel, stride, dilation, out_shape)
+    # (N, C, *out, *k) -> (C, *k, N, *out)
+    order = (1,) + tuple(range(2 + nd, 2 + 2 * nd)) + (0,) + tuple(range(2, 2 + nd))
+    return np.ascontiguousarray(view.transpose(order))
+
+
+def col2im(cols: np.ndarray, padded_shape, kernel, stride, dilation, out_shape) -> np.ndarray:
+    """Adjoint of :func:`im2col`: sum the columns (C, *kernel, N, *out) back onto a padded input.
+
+    One strided slice-add per kernel offset (prod(kernel) NumPy calls), so overlapping windows
+    accumulate; no per-pixel loop.
+    """
+    nd = len(kernel)
+    dxp = np.zeros(padded_shape, dtype=cols.dtype)
+    # (C, N, *out) -> (N, C, *out) for each offset
+    swap = (1, 0) + tuple(range(2, 2 + nd))
+    for offset in kernel_offsets(kernel):
+        sl = (slice(None), slice(None)) + window_slices(offset, out_shape, stride, dilation)
+        dxp[sl] += cols[(slice(None),) + offset].transpose(swap)
+    return dxp

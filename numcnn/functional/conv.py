@@ -1,0 +1,231 @@
+"""Convolution, forward and backward, for 1, 2 and 3 spatial dimensions (one code path).
+
+The fast path is im2col + one GEMM per pass: the columns of the padded input, laid out
+(C * prod(kernel), N * prod(out)), are multiplied by the (C_out, C_in/groups * prod(kernel))
+weight matrix; grouped (and depthwise) convolutions are one batched matmul over the groups.
+The backward pass reuses the forward's columns for ``dw`` and folds ``dcols`` back with col2im.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+import numbers
+
+import numpy as np
+
+from ._window import (
+    as_tuple,
+    check_dout,
+    check_input,
+    col2im,
+    conv_output_shape,
+    conv_padding,
+    im2col,
+    pad_constant,
+)
+
+__all__ = [
+    "conv1d_forward",
+    "conv1d_backward",
+    "conv2d_forward",
+    "conv2d_backward",
+    "conv3d_forward",
+    "conv3d_backward",
+]
+
+_WEIGHT_LAYOUT = {1: "(C_out, C_in/groups, kL)", 2: "(C_out, C_in/groups, kH, kW)", 3: "(C_out, C_in/groups, kD, kH, kW)"}
+
+
+@dataclass(frozen=True)
+class ConvCache:
+    """What the backward pass of a convolution needs; produced by ``conv*_forward``."""
+
+    x_shape: tuple
+    weight: np.ndarray
+    cols: np.ndarray  # (groups, C_in/groups * prod(kernel), N * prod(out))
+    has_bias: bool
+    stride: tuple
+    dilation: tuple
+    pads: tuple
+    groups: int
+    out_shape: tuple  # full output shape (N, C_out, *spatial)
+
+
+def _check_conv_args(x, weight, bias, stride, padding, dilation, groups, nd):
+    check_input(x, nd, "x")
+    if not isinstance(weight, np.ndarray):
+        raise TypeError(f"weight must be a numpy.ndarray, got {type(weight).__name__}")
+    if weight.ndim != nd + 2:
+        raise ValueError(
+            f"weight must be {nd + 2}-D {_WEIGHT_LAYOUT[nd]}, got shape {weight.shape} ({weight.ndim}-D)"
+        )
+    if weight.dtype != x.dtype:
+        raise TypeError(f"weight dtype {weight.dtype} does not match x dtype {x.dtype}")
+    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    c_in, c_out = x.shape[1], weight.shape[0]
+    if c_in % groups or c_out % groups:
+        raise ValueError(
+            f"groups={groups} must divide both in_channels (x.shape[1]={c_in}) and "
+            f"out_channels (weight.shape[0]={c_out})"
+        )
+    if weight.shape[1] * groups != c_in:
+        raise ValueError(
+            f"x has {c_in} channels (shape {x.shape}) but weight {weight.shape} with groups={groups} "
+            f"expects {weight.shape[1] * groups}"
+        )
+    if bias is not None:
+        if not isinstance(bias, np.ndarray):
+            raise TypeError(f"bias must be a numpy.ndarray or None, got {type(bias).__name__}")
+        if bias.shape != (c_out,):
+            raise ValueError(f"bias must have shape ({c_out},) to match weight {weight.shape}, got {bias.shape}")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"bias dtype {bias.dtype} does not match x dtype {x.dtype}")
+    kernel = weight.shape[2:]
+    if any(k < 1 for k in kernel):
+        raise ValueError(f"weight must have a non-empty kernel, got shape {weight.shape}")
+    stride = as_tuple(stride, nd, "stride", minimum=1)
+    dilation = as_tuple(dilation, nd, "dilation", minimum=1)
+    pads = conv_padding(padding, nd, kernel, stride, dilation)
+    return kernel, stride, dilation, pads, groups
+
+
+def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd):
+    kernel, stride, dilation, pads, groups = _check_conv_args(
+        x, weight, bias, stride, padding, dilation, groups, nd
+    )
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    out_spatial = conv_output_shape(x.shape[2:], kernel, stride, dilation, pads)
+    xp = pad_constant(x, pads)
+    positions = n * math.prod(out_spatial)
+    cols = im2col(xp, kernel, stride, dilation, out_spatial).reshape(groups, -1, positions)
+    w_mat = weight.reshape(groups, c_out // groups, -1)
+    out = np.matmul(w_mat, cols)  # (groups, C_out/groups, N * prod(out))
+    out = out.reshape((c_out, n) + out_spatial).swapaxes(0, 1)
+    out = np.ascontiguousarray(out)
+    if bias is not None:
+        out += bias.reshape((1, c_out) + (1,) * nd)
+    cache = ConvCache(
+        x_shape=x.shape,
+        weight=weight,
+        cols=cols,
+        has_bias=bias is not None,
+        stride=stride,
+        dilation=dilation,
+        pads=pads,
+        groups=groups,
+        out_shape=out.shape,
+    )
+    return out, cache
+
+
+def _conv_backward(dout, cache: ConvCache):
+    if not isinstance(cache, ConvCache):
+        raise TypeError(f"cache must be the ConvCache returned by a conv forward, got {type(cache).__name__}")
+    weight = cache.weight
+    dout = check_dout(dout, cache.out_shape, weight.dtype)
+    nd = len(cache.x_shape) - 2
+    groups = cache.groups
+    n, c_out = cache.out_shape[:2]
+    out_spatial = cache.out_shape[2:]
+    kernel = weight.shape[2:]
+    spatial_axes = tuple(range(2, 2 + nd))
+
+    db = dout.sum(axis=(0,) + spatial_axes) if cache.has_bias else None
+    # (N, C_out, *out) -> (groups, C_out/groups, N * prod(out))
+    dout_mat = np.ascontiguousarray(dout.swapaxes(0, 1)).reshape(groups, c_out // groups, -1)
+    dw = np.matmul(dout_mat, cache.cols.transpose(0, 2, 1)).reshape(weight.shape)
+    w_mat = weight.reshape(groups, c_out // groups, -1)
+    dcols = np.matmul(w_mat.transpose(0, 2, 1), dout_mat)  # (groups, C_in/groups * prod(k), positions)
+    c_in = cache.x_shape[1]
+    dcols = dcols.reshape((c_in,) + kernel + (n,) + out_spatial)
+    padded_shape = cache.x_shape[:2] + tuple(
+        size + lo + hi for size, (lo, hi) in zip(cache.x_shape[2:], cache.pads)
+    )
+    dxp = col2im(dcols, padded_shape, kernel, cache.stride, cache.dilation, out_spatial)
+    if any(lo or hi for lo, hi in cache.pads):
+        unpad = (slice(None), slice(None)) + tuple(
+            slice(lo, lo + size) for size, (lo, _) in zip(cache.x_shape[2:], cache.pads)
+        )
+        dx = np.ascontiguousarray(dxp[unpad])
+    else:
+        dx = dxp
+    return dx, dw, db
+
+
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation, as in PyTorch), forward pass.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H, W), floating
+    weight : ndarray, shape (C_out, C_in / groups, kH, kW), same dtype as ``x``
+    bias : ndarray, shape (C_out,), or None
+    stride, dilation : int or (int, int), >= 1
+    padding : int, (int, int), ``'valid'`` or ``'same'``
+        Zero padding on both sides of each dimension.  ``'same'`` keeps H and W (stride 1 only);
+        an odd total goes to the bottom/right, as in PyTorch.
+    groups : int
+        Split channels into ``groups`` independent convolutions (``groups == C_in`` is depthwise).
+
+    Returns
+    -------
+    out : ndarray, shape (N, C_out, H_out, W_out), dtype of ``x``
+        ``H_out = (H + pad_top + pad_bottom - dilation * (kH - 1) - 1) // stride + 1``, likewise W.
+    cache : ConvCache
+        Everything :func:`conv2d_backward` needs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn.functional import conv2d_forward
+    >>> x = np.ones((1, 1, 4, 4)); w = np.ones((2, 1, 3, 3))
+    >>> out, cache = conv2d_forward(x, w, padding=1)
+    >>> out.shape
+    (1, 2, 4, 4)
+    >>> float(out[0, 0, 1, 1]), float(out[0, 0, 0, 0])
+    (9.0, 4.0)
+    """
+    return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=2)
+
+
+def conv2d_backward(dout, cache):
+    """Backward pass of :func:`conv2d_forward`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, C_out, H_out, W_out)
+        Gradient of the loss with respect to the forward output.
+    cache : ConvCache
+        From :func:`conv2d_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape of ``x``
+    dw : ndarray, shape of ``weight``
+    db : ndarray, shape (C_out,), or None when the forward had no bias
+    """
+    return _conv_backward(dout, cache)
+
+
+def conv1d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution: x (N, C_in, L), weight (C_out, C_in / groups, kL); see :func:`conv2d_forward`."""
+    return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=1)
+
+
+def conv1d_backward(dout, cache):
+    """Backward pass of :func:`conv1d_forward`: returns ``(dx, dw, db)``."""
+    return _conv_backward(dout, cache)
+
+
+def conv3d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution: x (N, C_in, D, H, W), weight (C_out, C_in / groups, kD, kH, kW); see :func:`conv2d_forward`."""
+    return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=3)
+
+
+def conv3d_backward(dout, cache):
+    """Backward pass of :func:`conv3d_forward`: returns ``(dx, dw, db)``."""
+    return _conv_backward(dout, cache)

@@ -1,0 +1,212 @@
+"""Max pooling, forward and backward, for 1, 2 and 3 spatial dimensions (one code path).
+
+PyTorch's semantics: padding acts as -inf and is at most half the kernel; ceil_mode keeps a last
+window only if it starts inside the input or the left padding; among equal maxima the FIRST in
+row-major scan order of the window wins (and alone receives the gradient); a NaN in a window wins
+and propagates (the last NaN, as PyTorch's CPU kernel); an all -inf window picks its first
+position inside the input.  Overlapping windows accumulate their gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._window import (
+    as_tuple,
+    check_dout,
+    check_input,
+    kernel_offsets,
+    pad_constant,
+    pool_output_shape,
+    window_slices,
+)
+
+__all__ = [
+    "max_pool1d_forward",
+    "max_pool1d_backward",
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "max_pool3d_forward",
+    "max_pool3d_backward",
+]
+
+
+@dataclass(frozen=True)
+class MaxPoolCache:
+    """What the backward pass of a max pool needs; produced by ``max_pool*_forward``."""
+
+    x_shape: tuple
+    dtype: np.dtype
+    argmax: np.ndarray  # (N, C, *out): row-major index of the winning kernel offset
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    out_shape: tuple  # full output shape (N, C, *spatial)
+
+
+def _check_pool_args(x, kernel_size, stride, padding, dilation, nd):
+    check_input(x, nd, "x")
+    kernel = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
+    stride = kernel if stride is None else as_tuple(stride, nd, "stride", minimum=1)
+    padding = as_tuple(padding, nd, "padding", minimum=0)
+    dilation = as_tuple(dilation, nd, "dilation", minimum=1)
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise ValueError(
+            f"padding should be at most half of the kernel size, got padding={padding}, kernel_size={kernel}"
+        )
+    return kernel, stride, padding, dilation
+
+
+def _first_valid_offset(kernel, stride, padding, dilation, out_spatial) -> np.ndarray:
+    """Flat kernel offset of the first window position inside the input, per output position.
+
+    PyTorch starts each window's argmax there, so an all -inf window still points into the input.
+    """
+    flat = np.zeros(out_spatial, dtype=np.intp)
+    nd = len(kernel)
+    for axis, (k, s, p, d, n) in enumerate(zip(kernel, stride, padding, dilation, out_spatial)):
+        starts = np.arange(n) * s - p  # input coordinate of tap 0
+        first = np.where(starts >= 0, 0, np.clip((-starts + d - 1) // d, 0, k - 1))
+        step = int(np.prod(kernel[axis + 1 :]))
+        shape = [1] * nd
+        shape[axis] = n
+        flat = flat + (first * step).reshape(shape)
+    return flat
+
+
+def _pool_pads(spatial, kernel, stride, padding, dilation, out_spatial):
+    """(before, after) padding that makes every window fit: ``padding`` before, after as far as
+    the last (ceil-mode) window reaches, never negative."""
+    return tuple(
+        (p, max(p, (o - 1) * s + d * (k - 1) + 1 - size - p))
+        for size, k, s, p, d, o in zip(spatial, kernel, stride, padding, dilation, out_spatial)
+    )
+
+
+def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
+    kernel, stride, padding, dilation = _check_pool_args(x, kernel_size, stride, padding, dilation, nd)
+    out_spatial = pool_output_shape(x.shape[2:], kernel, stride, padding, dilation, bool(ceil_mode))
+    pads = _pool_pads(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
+    xp = pad_constant(x, pads, value=-np.inf)
+    offsets = kernel_offsets(kernel)
+    index_dtype = np.uint8 if len(offsets) <= 256 else np.int32
+
+    lead = (slice(None), slice(None))
+    if any(padding):
+        out = np.full(x.shape[:2] + out_spatial, -np.inf, dtype=x.dtype)
+        argmax = np.broadcast_to(
+            _first_valid_offset(kernel, stride, padding, dilation, out_spatial).astype(index_dtype),
+            out.shape,
+        ).copy()
+        rest = enumerate(offsets)
+    else:
+        out = xp[lead + window_slices(offsets[0], out_spatial, stride, dilation)].copy()
+        argmax = np.zeros(out.shape, dtype=index_dtype)
+        rest = enumerate(offsets[1:], start=1)
+    take = np.empty(out.shape, dtype=bool)
+    for j, offset in rest:
+        v = xp[lead + window_slices(offset, out_spatial, stride, dilation)]
+        np.greater(v, out, out=take)  # strict: the first of equal maxima stays
+        take |= np.isnan(v)  # a NaN always takes over, as in PyTorch's CPU kernel
+        np.copyto(out, v, where=take)
+        argmax[take] = j
+    cache = MaxPoolCache(
+        x_shape=x.shape,
+        dtype=x.dtype,
+        argmax=argmax,
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        out_shape=out.shape,
+    )
+    return out, cache
+
+
+def _max_pool_backward(dout, cache: MaxPoolCache):
+    if not isinstance(cache, MaxPoolCache):
+        raise TypeError(f"cache must be the MaxPoolCache returned by a max-pool forward, got {type(cache).__name__}")
+    dout = check_dout(dout, cache.out_shape, cache.dtype)
+    out_spatial = cache.out_shape[2:]
+    x_spatial = cache.x_shape[2:]
+    pads = _pool_pads(x_spatial, cache.kernel, cache.stride, cache.padding, cache.dilation, out_spatial)
+    padded_shape = cache.x_shape[:2] + tuple(size + lo + hi for size, (lo, hi) in zip(x_spatial, pads))
+    dxp = np.zeros(padded_shape, dtype=cache.dtype)
+    lead = (slice(None), slice(None))
+    zero = np.zeros((), dtype=cache.dtype)
+    for j, offset in enumerate(kernel_offsets(cache.kernel)):
+        sl = lead + window_slices(offset, out_spatial, cache.stride, cache.dilation)
+        dxp[sl] += np.where(cache.argmax == j, dout, zero)  # += : overlapping windows accumulate
+    if dxp.shape == cache.x_shape:
+        return dxp
+    crop = lead + tuple(slice(lo, lo + size) for size, (lo, _) in zip(x_spatial, pads))
+    return np.ascontiguousarray(dxp[crop])
+
+
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """2-D max pooling, forward pass, with PyTorch's semantics.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), floating
+    kernel_size : int or (int, int)
+    stride : int or (int, int), default ``kernel_size``
+    padding : int or (int, int), at most ``kernel_size // 2``; padded positions act as -inf
+    dilation : int or (int, int)
+    ceil_mode : bool
+        Round the output size up, keeping a last partial window only if it starts inside the input
+        or the left padding.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+        ``H_out = floor_or_ceil((H + 2 * padding - dilation * (kH - 1) - 1) / stride) + 1``.
+    cache : MaxPoolCache
+
+    Notes
+    -----
+    Ties go to the first maximum in row-major scan order of the window; it alone gets the
+    gradient.  NaN propagates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn.functional import max_pool2d_forward
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> out, cache = max_pool2d_forward(x, 2)
+    >>> out[0, 0]
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+    return _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=2)
+
+
+def max_pool2d_backward(dout, cache):
+    """Backward pass of :func:`max_pool2d_forward`: ``dx`` of the input's shape and dtype.
+
+    Each output's gradient goes to its window's (first) maximum; overlapping windows accumulate.
+    """
+    return _max_pool_backward(dout, cache)
+
+
+def max_pool1d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """1-D max pooling: x (N, C, L); see :func:`max_pool2d_forward`."""
+    return _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=1)
+
+
+def max_pool1d_backward(dout, cache):
+    """Backward pass of :func:`max_pool1d_forward`."""
+    return _max_pool_backward(dout, cache)
+
+
+def max_pool3d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """3-D max pooling: x (N, C, D, H, W); see :func:`max_pool2d_forward`."""
+    return _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=3)
+
+
+def max_pool3d_backward(dout, cache):
+    """Backward pass of :func:`max_pool3d_forward`."""
+    return _max_pool_backward(dout, cache)
