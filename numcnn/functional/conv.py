@@ -92,12 +92,16 @@ def _check_conv_args(x, weight, bias, stride, padding, dilation, groups, nd):
     return kernel, stride, dilation, pads, groups
 
 
-def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd):
-    kernel, stride, dilation, pads, groups = _check_conv_args(
-        x, weight, bias, stride, padding, dilation, groups, nd
-    )
-    n, c_in = x.shape[:2]
+def conv_nd(x, weight, stride, pads, dilation, groups):
+    """Convolution without bias of an unpadded ``x``: returns ``(out, cols)``.
+
+    ``cols`` (groups, C_in/groups * prod(kernel), N * prod(out)) is what :func:`conv_nd_weight_grad`
+    needs.  Arguments are already checked and normalised (tuples, (before, after) pads).
+    """
+    nd = x.ndim - 2
+    n = x.shape[0]
     c_out = weight.shape[0]
+    kernel = weight.shape[2:]
     out_spatial = conv_output_shape(x.shape[2:], kernel, stride, dilation, pads)
     xp = pad_constant(x, pads)
     positions = n * math.prod(out_spatial)
@@ -105,9 +109,49 @@ def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd):
     w_mat = weight.reshape(groups, c_out // groups, -1)
     out = np.matmul(w_mat, cols)  # (groups, C_out/groups, N * prod(out))
     out = out.reshape((c_out, n) + out_spatial).swapaxes(0, 1)
-    out = np.ascontiguousarray(out)
+    assert out.ndim == nd + 2
+    return np.ascontiguousarray(out), cols
+
+
+def _dout_matrix(dout, groups):
+    """(N, C_out, *out) -> (groups, C_out/groups, N * prod(out)), the GEMM layout of dout."""
+    return np.ascontiguousarray(dout.swapaxes(0, 1)).reshape(groups, dout.shape[1] // groups, -1)
+
+
+def conv_nd_weight_grad(dout, cols, weight_shape, groups):
+    """Gradient of the weight from ``dout`` (N, C_out, *out) and the forward's ``cols``."""
+    return np.matmul(_dout_matrix(dout, groups), cols.transpose(0, 2, 1)).reshape(weight_shape)
+
+
+def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
+    """Gradient of the (unpadded) input of shape ``x_shape`` from ``dout`` (N, C_out, *out).
+
+    This is also the forward pass of the transposed convolution.
+    """
+    nd = len(x_shape) - 2
+    c_out = weight.shape[0]
+    kernel = weight.shape[2:]
+    out_spatial = dout.shape[2:]
+    w_mat = weight.reshape(groups, c_out // groups, -1)
+    dcols = np.matmul(w_mat.transpose(0, 2, 1), _dout_matrix(dout, groups))
+    dcols = dcols.reshape((x_shape[1],) + kernel + (dout.shape[0],) + out_spatial)
+    padded_shape = tuple(x_shape[:2]) + tuple(size + lo + hi for size, (lo, hi) in zip(x_shape[2:], pads))
+    dxp = col2im(dcols, padded_shape, kernel, stride, dilation, out_spatial)
+    if dxp.shape == tuple(x_shape):
+        return dxp
+    unpad = (slice(None), slice(None)) + tuple(slice(lo, lo + size) for size, (lo, _) in zip(x_shape[2:], pads))
+    assert len(unpad) == nd + 2
+    return np.ascontiguousarray(dxp[unpad])
+
+
+def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd):
+    kernel, stride, dilation, pads, groups = _check_conv_args(
+        x, weight, bias, stride, padding, dilation, groups, nd
+    )
+    conv_output_shape(x.shape[2:], kernel, stride, dilation, pads)  # raises if no output
+    out, cols = conv_nd(x, weight, stride, pads, dilation, groups)
     if bias is not None:
-        out += bias.reshape((1, c_out) + (1,) * nd)
+        out += bias.reshape((1, -1) + (1,) * nd)
     cache = ConvCache(
         x_shape=x.shape,
         weight=weight,
@@ -125,34 +169,13 @@ def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd):
 def _conv_backward(dout, cache: ConvCache):
     if not isinstance(cache, ConvCache):
         raise TypeError(f"cache must be the ConvCache returned by a conv forward, got {type(cache).__name__}")
-    weight = cache.weight
-    dout = check_dout(dout, cache.out_shape, weight.dtype)
+    dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
     nd = len(cache.x_shape) - 2
-    groups = cache.groups
-    n, c_out = cache.out_shape[:2]
-    out_spatial = cache.out_shape[2:]
-    kernel = weight.shape[2:]
-    spatial_axes = tuple(range(2, 2 + nd))
-
-    db = dout.sum(axis=(0,) + spatial_axes) if cache.has_bias else None
-    # (N, C_out, *out) -> (groups, C_out/groups, N * prod(out))
-    dout_mat = np.ascontiguousarray(dout.swapaxes(0, 1)).reshape(groups, c_out // groups, -1)
-    dw = np.matmul(dout_mat, cache.cols.transpose(0, 2, 1)).reshape(weight.shape)
-    w_mat = weight.reshape(groups, c_out // groups, -1)
-    dcols = np.matmul(w_mat.transpose(0, 2, 1), dout_mat)  # (groups, C_in/groups * prod(k), positions)
-    c_in = cache.x_shape[1]
-    dcols = dcols.reshape((c_in,) + kernel + (n,) + out_spatial)
-    padded_shape = cache.x_shape[:2] + tuple(
-        size + lo + hi for size, (lo, hi) in zip(cache.x_shape[2:], cache.pads)
+    db = dout.sum(axis=(0,) + tuple(range(2, 2 + nd))) if cache.has_bias else None
+    dw = conv_nd_weight_grad(dout, cache.cols, cache.weight.shape, cache.groups)
+    dx = conv_nd_input_grad(
+        dout, cache.weight, cache.x_shape, cache.stride, cache.pads, cache.dilation, cache.groups
     )
-    dxp = col2im(dcols, padded_shape, kernel, cache.stride, cache.dilation, out_spatial)
-    if any(lo or hi for lo, hi in cache.pads):
-        unpad = (slice(None), slice(None)) + tuple(
-            slice(lo, lo + size) for size, (lo, _) in zip(cache.x_shape[2:], cache.pads)
-        )
-        dx = np.ascontiguousarray(dxp[unpad])
-    else:
-        dx = dxp
     return dx, dw, db
 
 

@@ -1,0 +1,52 @@
+"""The ``numcnn`` command: a thin argparse front over the library.
+
+Each sub-command lives in the module that implements it, which provides
+``add_parser(subparsers)`` (registering the parser and setting ``func``).  User errors raise
+:class:`UserError` and end with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import UserError
+
+# name -> module providing add_parser(subparsers); the order is the order of `numcnn --help`.
+COMMANDS = {
+    "bench": "numcnn.bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="numcnn",
+        description="Convolutional networks on NumPy: train, evaluate, inspect and benchmark.",
+    )
+    parser.add_argument("--version", action="version", version=f"numcnn {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMANDS.values():
+        importlib.import_module(module_name).add_parser(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"numcnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"numcnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Module, Parameter and Sequential: the thin stateful layer over ``numcnn.functional``.
+
+A module's ``forward`` calls an op's ``*_forward`` and keeps its cache; ``backward`` calls the
+matching ``*_backward``, ACCUMULATES parameter gradients into ``Parameter.grad`` and returns dx.
+Names and state-dict keys follow PyTorch (``'0.weight'``, ``'1.running_mean'``), so a state dict
+exported from the equivalent ``torch.nn`` model loads as is.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator
+
+import numpy as np
+
+__all__ = ["Parameter", "Module", "Sequential"]
+
+
+class Parameter:
+    """A trainable array: ``.data`` (the values) and ``.grad`` (same shape and dtype, or None)."""
+
+    def __init__(self, data: np.ndarray):
+        self.data = np.asarray(data)
+        self.grad: np.ndarray | None = None
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def accumulate(self, grad: np.ndarray) -> None:
+        """Add ``grad`` into ``.grad`` (allocating it on first use)."""
+        if self.grad is None:
+            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
+        else:
+            self.grad += grad
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class.  Subclasses set ``Parameter`` attributes, buffers via ``register_buffer`` and
+    child modules as attributes, and implement ``forward(x)`` and ``backward(dout)``."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("call Module.__init__() before assigning attributes")
+        for registry in (self._parameters, self._buffers, self._modules):
+            registry.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, value: np.ndarray | None) -> None:
+        """A non-trainable state array (e.g. BatchNorm's running mean) saved in the state dict."""
+        object.__setattr__(self, name, value)
+        self._buffers[name] = True
+
+    def register_parameter(self, name: str, value: Parameter | None) -> None:
+        """Register ``value`` (None for an absent parameter, like ``bias=False``)."""
+        object.__setattr__(self, name, value)
+        if value is not None:
+            self._parameters[name] = value
+
+    # --- running --------------------------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def train(self, mode: bool = True) -> "Module":
+        object.__setattr__(self, "training", bool(mode))
+        for child in self._modules.values():
+            child.train(mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    # --- parameters and state ---------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator["Module"]:
+        yield from self._modules.values()
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, module in self.named_modules(prefix):
+            for pname, param in module._parameters.items():
+                yield (f"{name}.{pname}" if name else pname), param
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, param in self.named_parameters():
+            yield param
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for name, module in self.named_modules(prefix):
+            for bname in module._buffers:
+                value = getattr(module, bname)
+                if value is not None:
+                    yield (f"{name}.{bname}" if name else bname), value
+
+    def zero_grad(self) -> None:
+        for param in self.parameters():
+            param.grad = None
+
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Parameters and buffers by PyTorch's key names, as copies."""
+        state = OrderedDict()
+        for name, module in self.named_modules():
+            prefix = f"{name}." if name else ""
+            for pname, param in module._parameters.items():
+                state[prefix + pname] = param.data.copy()
+            for bname in module._buffers:
+                value = getattr(module, bname)
+                if value is not None:
+                    state[prefix + bname] = np.array(value, copy=True)
+        return state
+
+    # Keys PyTorch writes that numcnn has no use for; accepted and ignored on load.
+    _IGNORED_KEYS = ("num_batches_tracked",)
+
+    def load_state_dict(self, state, strict: bool = True) -> None:
+        """Load arrays by key; shapes must match.  Parameters take the loaded arrays' dtype."""
+        own = self.state_dict()
+        given = {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in self._IGNORED_KEYS}
+        missing = [k for k in own if k not in given]
+        unexpected = [k for k in given if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        mismatched = [
+            f"{k}: expected {own[k].shape}, got {np.shape(given[k])}"
+            for k in own
+            if k in given and tuple(np.shape(given[k])) != own[k].shape
+        ]
+        if mismatched:
+            raise ValueError("load_state_dict: shape mismatch for " + "; ".join(mismatched))
+        for name, module in self.named_modules():
+            prefix = f"{name}." if name else ""
+            for pname, param in module._parameters.items():
+                if prefix + pname in given:
+                    param.data = np.array(given[prefix + pname], copy=True)
+                    param.grad = None
+            for bname in module._buffers:
+                if prefix + bname in given:
+                    object.__setattr__(module, bname, np.array(given[prefix + bname], copy=True))
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in self._modules.items():
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        return lines[0] + (")" if len(lines) == 1 else "\n" + "\n".join(lines[1:]) + "\n)")
+
+
+class Sequential(Module):
+    """Modules applied in order; indexable (``model[3]``), iterable, ``len()``-able."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential takes Modules, argument {i} is {type(module).__name__}")
+            setattr(self, str(i), module)
+
+    def __getitem__(self, index):
+        layers = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*layers[index])
+        return layers[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def backward(self, dout):
+        for module in reversed(self._modules.values()):
+            dout = module.backward(dout)
+        return dout

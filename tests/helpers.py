@@ -1,0 +1,29 @@
+"""Shared test helpers: centred-difference gradients and relative error (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def numeric_grad(f, x: np.ndarray, dout: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """d(sum(f(x) * dout))/dx by centred differences; ``f`` must not keep references to ``x``."""
+    x = np.array(x, dtype=np.float64, copy=True)
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + h
+        plus = np.sum(f(x) * dout)
+        x[i] = old - h
+        minus = np.sum(f(x) * dout)
+        x[i] = old
+        grad[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+def rel_error(a, b) -> float:
+    """CS231n's relative error: max |a - b| / max(1e-8, |a| + |b|)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
