@@ -9,6 +9,14 @@ from .conv import (
     conv3d_backward,
     conv3d_forward,
 )
+from .avg_pool import (
+    avg_pool1d_backward,
+    avg_pool1d_forward,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    avg_pool3d_backward,
+    avg_pool3d_forward,
+)
 from .pool import (
     max_pool1d_backward,
     max_pool1d_forward,
@@ -31,4 +39,10 @@ __all__ = [
     "max_pool2d_backward",
     "max_pool3d_forward",
     "max_pool3d_backward",
+    "avg_pool1d_forward",
+    "avg_pool1d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "avg_pool3d_forward",
+    "avg_pool3d_backward",
 ]
