@@ -1,13 +1,19 @@
 """The fast path: every op as a pair of pure functions ``*_forward(...) -> (out, cache)`` and
 ``*_backward(dout, cache)``, NCHW, PyTorch's argument names and semantics, the input's dtype kept."""
 
-from .conv import (
-    conv1d_backward,
-    conv1d_forward,
-    conv2d_backward,
-    conv2d_forward,
-    conv3d_backward,
-    conv3d_forward,
+from .adaptive_pool import (
+    adaptive_avg_pool1d_backward,
+    adaptive_avg_pool1d_forward,
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
+    adaptive_avg_pool3d_backward,
+    adaptive_avg_pool3d_forward,
+    adaptive_max_pool1d_backward,
+    adaptive_max_pool1d_forward,
+    adaptive_max_pool2d_backward,
+    adaptive_max_pool2d_forward,
+    adaptive_max_pool3d_backward,
+    adaptive_max_pool3d_forward,
 )
 from .avg_pool import (
     avg_pool1d_backward,
@@ -17,6 +23,22 @@ from .avg_pool import (
     avg_pool3d_backward,
     avg_pool3d_forward,
 )
+from .conv import (
+    conv1d_backward,
+    conv1d_forward,
+    conv2d_backward,
+    conv2d_forward,
+    conv3d_backward,
+    conv3d_forward,
+)
+from .conv_transpose import (
+    conv_transpose1d_backward,
+    conv_transpose1d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+    conv_transpose3d_backward,
+    conv_transpose3d_forward,
+)
 from .pool import (
     max_pool1d_backward,
     max_pool1d_forward,
@@ -24,6 +46,14 @@ from .pool import (
     max_pool2d_forward,
     max_pool3d_backward,
     max_pool3d_forward,
+)
+from .unpool import (
+    max_unpool1d_backward,
+    max_unpool1d_forward,
+    max_unpool2d_backward,
+    max_unpool2d_forward,
+    max_unpool3d_backward,
+    max_unpool3d_forward,
 )
 
 __all__ = [
@@ -39,10 +69,34 @@ __all__ = [
     "max_pool2d_backward",
     "max_pool3d_forward",
     "max_pool3d_backward",
+    "conv_transpose1d_forward",
+    "conv_transpose1d_backward",
+    "conv_transpose2d_forward",
+    "conv_transpose2d_backward",
+    "conv_transpose3d_forward",
+    "conv_transpose3d_backward",
     "avg_pool1d_forward",
     "avg_pool1d_backward",
     "avg_pool2d_forward",
     "avg_pool2d_backward",
     "avg_pool3d_forward",
     "avg_pool3d_backward",
+    "adaptive_avg_pool1d_forward",
+    "adaptive_avg_pool1d_backward",
+    "adaptive_avg_pool2d_forward",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d_forward",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d_forward",
+    "adaptive_max_pool1d_backward",
+    "adaptive_max_pool2d_forward",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d_forward",
+    "adaptive_max_pool3d_backward",
+    "max_unpool1d_forward",
+    "max_unpool1d_backward",
+    "max_unpool2d_forward",
+    "max_unpool2d_backward",
+    "max_unpool3d_forward",
+    "max_unpool3d_backward",
 ]
