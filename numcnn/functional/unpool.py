@@ -42,7 +42,12 @@ def max_pool_indices(cache) -> np.ndarray:
         shape = [1] * (nd + 2)
         shape[2 + axis] = n
         coords.append(np.arange(n, dtype=np.int64).reshape(shape) * s - p + tap * d)
-    return np.ravel_multi_index(tuple(coords), cache.x_shape[2:]).astype(np.int64, copy=False)
+    # Row-major flattening by hand (not np.ravel_multi_index): a window made only of padding
+    # points just past the input, and PyTorch reports that position as computed.
+    flat = np.zeros((), dtype=np.int64)
+    for coord, size in zip(coords, cache.x_shape[2:]):
+        flat = flat * size + coord
+    return flat
 
 
 @dataclass(frozen=True)
