@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def numeric_grad(f, x: np.ndarray, dout: np.ndarray, h: float = 1e-6) -> np.ndarray:
+def numeric_grad(f, x: np.ndarray, dout: np.ndarray, h: float = 1e-5) -> np.ndarray:
     """d(sum(f(x) * dout))/dx by centred differences (CS231n's eval_numerical_gradient_array:
     the outputs are subtracted before the sum, which keeps rounding error small)."""
     x = np.array(x, dtype=np.float64, copy=True)
