@@ -38,6 +38,8 @@ W = np.zeros((6, 4, 3, 3))
         (lambda: max_pool2d_forward(X, 3, padding=2), ValueError, r"padding should be at most half of the kernel size"),
         (lambda: max_pool2d_forward(X, 9), ValueError, r"larger than the input \(8, 8\)"),
         (lambda: max_pool2d_forward(X, 2, stride=0), ValueError, r"stride must be positive"),
+        (lambda: max_pool2d_forward(np.zeros((1, 1, 1, 7)), (2, 1), stride=2, padding=(1, 0), dilation=2, ceil_mode=True),
+         ValueError, r"a pooling window covers no input element"),
         (lambda: reference.conv_forward_naive(X, W, np.zeros(6), {"stride": 1, "pad": -5}), ValueError, r"larger than the padded input"),
         (lambda: reference.max_pool_forward_naive(X, {"pool_height": 9, "pool_width": 2, "stride": 1}), ValueError, r"larger than the padded input"),
     ],
