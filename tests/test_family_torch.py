@@ -262,7 +262,9 @@ def test_max_pool_indices_and_unpool_match_torch(cfg, seed):
     kw = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], ceil_mode=cfg["ceil_mode"])
     try:
         (out, idx), _ = pool(x, cfg["kernel"], return_indices=True, **kw)
-    except ValueError:
+    except ValueError as e:
+        if "covers no input element" in str(e):
+            return  # numcnn refuses what PyTorch's backward aborts the process on
         assert rejected_by_torch(lambda: tpool(t(x), cfg["kernel"], return_indices=True, **kw))
         return
     ot, it = tpool(t(x), cfg["kernel"], return_indices=True, **kw)
