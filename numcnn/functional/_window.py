@@ -26,6 +26,7 @@ __all__ = [
     "window_view",
     "im2col",
     "col2im",
+    "col2im_add",
 ]
 
 _SPATIAL = {1: "(L)", 2: "(H, W)", 3: "(D, H, W)"}
@@ -170,17 +171,22 @@ def window_view(xp: np.ndarray, kernel, stride, dilation, out_shape) -> np.ndarr
     return as_strided(xp, shape, strides, writeable=False)
 
 
-def im2col(xp: np.ndarray, kernel, stride, dilation, out_shape) -> np.ndarray:
+def im2col(xp: np.ndarray, kernel, stride, dilation, out_shape, out=None) -> np.ndarray:
     """Columns of a padded input, laid out (C, *kernel, N, *out_shape), one copy.
 
     Reshaped to (C * prod(kernel), N * prod(out_shape)) this is the right-hand side of the
     convolution GEMM; the channel-major order lets grouped convolutions split it without a copy.
+    ``out``, if given, is a C-contiguous buffer of that shape to fill (saves first-touching a
+    fresh array, which costs about as much as the copy itself).
     """
     nd = len(kernel)
     view = window_view(xp, kernel, stride, dilation, out_shape)
     # (N, C, *out, *k) -> (C, *k, N, *out)
     order = (1,) + tuple(range(2 + nd, 2 + 2 * nd)) + (0,) + tuple(range(2, 2 + nd))
-    return np.ascontiguousarray(view.transpose(order))
+    if out is None:
+        return np.ascontiguousarray(view.transpose(order))
+    np.copyto(out, view.transpose(order))
+    return out
 
 
 def col2im(cols: np.ndarray, padded_shape, kernel, stride, dilation, out_shape) -> np.ndarray:
@@ -196,4 +202,38 @@ def col2im(cols: np.ndarray, padded_shape, kernel, stride, dilation, out_shape) 
     for offset in kernel_offsets(kernel):
         sl = (slice(None), slice(None)) + window_slices(offset, out_shape, stride, dilation)
         dxp[sl] += cols[(slice(None),) + offset].transpose(swap)
+    return dxp
+
+
+def col2im_add(dxp: np.ndarray, cols: np.ndarray, kernel, stride, dilation, out_shape) -> np.ndarray:
+    """Adjoint of :func:`im2col`, in place: add columns (C, *kernel, N, *out) onto ``dxp``.
+
+    ``dxp`` (N, C, *padded) is a buffer the caller owns.  One slice-add per kernel offset, so
+    overlapping windows accumulate; no per-pixel loop.  With a stride, the adds go to a
+    phase-split buffer (N, C, *stride, *ceil(padded / stride)) where every target is a dense
+    block (adds into stride-2 views are much slower), interleaved into ``dxp`` once at the end.
+    """
+    nd = len(kernel)
+    lead = (slice(None), slice(None))
+    swap = (1, 0) + tuple(range(2, 2 + nd))  # (C, N, *out) -> (N, C, *out)
+    if all(s == 1 for s in stride):
+        for offset in kernel_offsets(kernel):
+            target = dxp[lead + window_slices(offset, out_shape, stride, dilation)]
+            np.add(target, cols[(slice(None),) + offset].transpose(swap), out=target)
+        return dxp
+    padded = dxp.shape[2:]
+    phase_sizes = tuple(-(-size // s) for size, s in zip(padded, stride))
+    buf = np.zeros(dxp.shape[:2] + tuple(stride) + phase_sizes, dtype=dxp.dtype)
+    for offset in kernel_offsets(kernel):
+        taps = [o * d for o, d in zip(offset, dilation)]
+        phases = tuple(t % s for t, s in zip(taps, stride))
+        blocks = tuple(slice(t // s, t // s + n) for t, s, n in zip(taps, stride, out_shape))
+        target = buf[lead + phases + blocks]
+        np.add(target, cols[(slice(None),) + offset].transpose(swap), out=target)
+    for phases in itertools.product(*(range(s) for s in stride)):
+        counts = tuple(len(range(a, size, s)) for a, size, s in zip(phases, padded, stride))
+        if not all(counts):
+            continue
+        target = dxp[lead + tuple(slice(a, None, s) for a, s in zip(phases, stride))]
+        np.add(target, buf[lead + phases + tuple(slice(0, c) for c in counts)], out=target)
     return dxp
