@@ -113,9 +113,26 @@ def _window_sum(a: np.ndarray, axis: int, start: np.ndarray, count: np.ndarray) 
     return out
 
 
+def _uniform_blocks(spatial, sizes) -> bool:
+    """Whether every axis splits into equal back-to-back windows (``Out`` divides ``In``)."""
+    return all(n % o == 0 for n, o in zip(spatial, sizes))
+
+
+def _blocked_shape(spatial, sizes) -> tuple:
+    """(o1, k1, o2, k2, ...): the spatial dims split into (window, offset) pairs."""
+    return tuple(v for n, o in zip(spatial, sizes) for v in (o, n // o))
+
+
 def _adaptive_avg_forward(x, output_size, nd):
     check_input(x, nd, "x")
     sizes = _check_output_size(x, output_size, nd)
+    if _uniform_blocks(x.shape[2:], sizes):
+        # Equal windows (global pooling included): one reshape and one reduction over all axes.
+        blocked = x.reshape(x.shape[:2] + _blocked_shape(x.shape[2:], sizes))
+        count = np.asarray(np.prod([n // o for n, o in zip(x.shape[2:], sizes)]), dtype=x.dtype)
+        out = blocked.sum(axis=tuple(range(3, 3 + 2 * nd, 2))) / count
+        cache = AdaptiveAvgPoolCache(x_shape=x.shape, dtype=x.dtype, counts=count, out_shape=out.shape)
+        return out, cache
     counts = np.ones((1, 1) + (1,) * nd, dtype=np.int64)
     out = x
     for axis, (n, o) in enumerate(zip(x.shape[2:], sizes)):
@@ -134,7 +151,14 @@ def _adaptive_avg_backward(dout, cache: AdaptiveAvgPoolCache):
         )
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     g = dout / cache.counts
-    for axis in reversed(range(len(cache.x_shape) - 2)):
+    nd = len(cache.x_shape) - 2
+    x_spatial, sizes = cache.x_shape[2:], cache.out_shape[2:]
+    if _uniform_blocks(x_spatial, sizes):
+        # Every input is in exactly one window: broadcast each window's gradient over it.
+        expand = (slice(None), slice(None)) + (slice(None), None) * nd
+        blocked = cache.x_shape[:2] + _blocked_shape(x_spatial, sizes)
+        return np.broadcast_to(g[expand], blocked).reshape(cache.x_shape)
+    for axis in reversed(range(nd)):
         n, o = cache.x_shape[2 + axis], cache.out_shape[2 + axis]
         start, end = adaptive_windows(n, o)
         # The adjoint is again a window sum: input i is covered by windows [first, last).
