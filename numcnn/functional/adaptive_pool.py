@@ -5,9 +5,10 @@ ceil((i + 1) * In / Out))``, PyTorch's windows (they overlap when ``Out`` does n
 ``Out > In`` is allowed and repeats inputs).  ``output_size=1`` is global pooling.
 
 Average pooling is separable: window sums one axis at a time (a reshape-sum where ``Out``
-divides ``In``, otherwise one masked gather per tap), then a division by the window sizes.  Max pooling scans the (largest) window's offsets, each a gather,
-keeping the first maximum in row-major order and letting NaN win, as PyTorch's CPU kernel;
-its backward scatters onto the winners' flat indices (accumulating, since windows may overlap).
+divides ``In``, otherwise one masked gather per tap), then a division by the window sizes.
+Max pooling scans the (largest) window's offsets, each a gather, keeping the first maximum in
+row-major order and letting NaN win, as PyTorch's CPU kernel; its backward scatters onto the
+winners' flat indices (accumulating, since windows may overlap).
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ def _adaptive_avg_forward(x, output_size, nd):
 def _adaptive_avg_backward(dout, cache: AdaptiveAvgPoolCache):
     if not isinstance(cache, AdaptiveAvgPoolCache):
         raise TypeError(
-            f"cache must be the AdaptiveAvgPoolCache returned by an adaptive_avg_pool forward, got {type(cache).__name__}"
+            "cache must be the AdaptiveAvgPoolCache returned by an adaptive_avg_pool forward, "
+            f"got {type(cache).__name__}"
         )
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     g = dout / cache.counts
@@ -252,7 +254,9 @@ def _adaptive_max_forward(x, output_size, return_indices, nd):
     out = indices = None
     take = None
     for offset in itertools.product(*(range(t.shape[1]) for t in taps)):
-        coords = tuple(t[:, j].reshape(_axis_shape(nd, a, t.shape[0])[2:]) for a, (t, j) in enumerate(zip(taps, offset)))
+        coords = tuple(
+            t[:, j].reshape(_axis_shape(nd, a, t.shape[0])[2:]) for a, (t, j) in enumerate(zip(taps, offset))
+        )
         v = x[(slice(None), slice(None)) + coords]
         flat = np.ravel_multi_index(coords, spatial)  # broadcast (*out)
         if out is None:
@@ -273,7 +277,8 @@ def _adaptive_max_forward(x, output_size, return_indices, nd):
 def _adaptive_max_backward(dout, cache: AdaptiveMaxPoolCache):
     if not isinstance(cache, AdaptiveMaxPoolCache):
         raise TypeError(
-            f"cache must be the AdaptiveMaxPoolCache returned by an adaptive_max_pool forward, got {type(cache).__name__}"
+            "cache must be the AdaptiveMaxPoolCache returned by an adaptive_max_pool forward, "
+            f"got {type(cache).__name__}"
         )
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     planes = cache.x_shape[0] * cache.x_shape[1]

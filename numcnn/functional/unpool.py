@@ -118,7 +118,9 @@ def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, n
 
 def _max_unpool_backward(dout, cache: MaxUnpoolCache):
     if not isinstance(cache, MaxUnpoolCache):
-        raise TypeError(f"cache must be the MaxUnpoolCache returned by a max_unpool forward, got {type(cache).__name__}")
+        raise TypeError(
+            f"cache must be the MaxUnpoolCache returned by a max_unpool forward, got {type(cache).__name__}"
+        )
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     return dout.reshape(-1)[cache.target].reshape(cache.x_shape)
 
