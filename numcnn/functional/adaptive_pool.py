@@ -6,15 +6,15 @@ ceil((i + 1) * In / Out))``, PyTorch's windows (they overlap when ``Out`` does n
 
 Average pooling is separable: window sums one axis at a time (a reshape-sum where ``Out``
 divides ``In``, otherwise one masked gather per tap), then a division by the window sizes.
-Max pooling scans the (largest) window's offsets, each a gather, keeping the first maximum in
-row-major order and letting NaN win, as PyTorch's CPU kernel; its backward scatters onto the
-winners' flat indices (accumulating, since windows may overlap).
+Max pooling gathers every window (padded to the largest by repeating its last element) with one
+``np.take`` per axis, then scans the taps keeping the first maximum in row-major order, or the
+last NaN, as PyTorch's CPU kernel; its backward scatters onto the winners' flat indices (accumulating, since windows
+may overlap).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-import itertools
 import math
 import numbers
 
@@ -251,23 +251,43 @@ def _adaptive_max_forward(x, output_size, return_indices, nd):
         start, end = adaptive_windows(n, o)
         kmax = int((end - start).max())
         taps.append(np.minimum(start[:, None] + np.arange(kmax), end[:, None] - 1))
-    out = indices = None
-    take = None
-    for offset in itertools.product(*(range(t.shape[1]) for t in taps)):
-        coords = tuple(
-            t[:, j].reshape(_axis_shape(nd, a, t.shape[0])[2:]) for a, (t, j) in enumerate(zip(taps, offset))
-        )
-        v = x[(slice(None), slice(None)) + coords]
-        flat = np.ravel_multi_index(coords, spatial)  # broadcast (*out)
-        if out is None:
-            out = v.copy()
-            indices = np.broadcast_to(flat, v.shape).astype(np.int64)
-            take = np.empty(v.shape, dtype=bool)
-            continue
-        np.greater(v, out, out=take)  # strict: the first of equal maxima stays
-        take |= np.isnan(v)  # NaN wins (the last NaN, as PyTorch's CPU kernel)
-        np.copyto(out, v, where=take)
-        np.copyto(indices, np.broadcast_to(flat, v.shape), where=take)
+    # Gather every window with the planes last: windows[n] is tap n (row-major over the taps) of
+    # every window, shape (*out, N * C), contiguous, so the scans below are whole-array steps.
+    planes = x.shape[0] * x.shape[1]
+    x_last = np.ascontiguousarray(np.moveaxis(x.reshape((planes,) + spatial), 0, -1))
+    grids = np.meshgrid(*(np.arange(t.shape[1]) for t in taps), *(np.arange(o) for o in sizes), indexing="ij")
+    coords = tuple(t[grids[nd + a], grids[a]].reshape((-1,) + sizes) for a, t in enumerate(taps))
+    windows = x_last[coords]  # (K, *out, N * C)
+
+    # Masked selects (np.where/copyto with a mask) are slow here; max, compares and 0/1 arithmetic
+    # are not.  The value is the max (a NaN propagates); the index the first tap equal to it.
+    out = windows.max(axis=0)
+    index_type = np.uint8 if len(windows) <= 256 else np.int32
+    best = np.zeros(out.shape, dtype=index_type)
+    found = np.zeros(out.shape, dtype=bool)
+    new = np.empty(out.shape, dtype=bool)
+    for n in range(len(windows)):
+        np.equal(windows[n], out, out=new)
+        new &= ~found
+        best += new.astype(index_type) * index_type(n)
+        found |= new
+    nan_windows = np.isnan(out)
+    if nan_windows.any():
+        # A NaN window reports its LAST NaN, as PyTorch's CPU kernel (`val > max || isnan(val)`).
+        found = ~nan_windows
+        for n in reversed(range(len(windows))):
+            np.isnan(windows[n], out=new)
+            new &= ~found
+            best += new.astype(index_type) * index_type(n)
+            found |= new
+    out = np.ascontiguousarray(np.moveaxis(out, -1, 0)).reshape(x.shape[:2] + sizes)
+    best = np.moveaxis(best, -1, 0).reshape(x.shape[:2] + sizes)
+    # Tap number -> input coordinate per axis -> flat per-plane index (row-major).
+    tap_ids = np.unravel_index(best, tuple(t.shape[1] for t in taps))
+    indices = np.zeros(best.shape, dtype=np.int64)
+    for axis, (t, j, n) in enumerate(zip(taps, tap_ids, spatial)):
+        window_ids = np.arange(t.shape[0]).reshape(_axis_shape(nd, axis, t.shape[0]))
+        indices = indices * n + t[window_ids, j]
     cache = AdaptiveMaxPoolCache(x_shape=x.shape, dtype=x.dtype, indices=indices, out_shape=out.shape)
     if return_indices:
         return (out, indices.copy()), cache
