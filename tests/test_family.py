@@ -287,9 +287,20 @@ def test_float32_stays_float32(case):
     _, fwd, bwd, args, kwargs = case
     out, cache = fwd(*args, **kwargs)
     assert out.dtype == np.float32
-    grads = bwd(np.ones_like(out), cache)
-    for g in grads if isinstance(grads, tuple) else (grads,):
+    dout = np.random.default_rng(10).standard_normal(out.shape).astype(np.float32)
+    grads = bwd(dout, cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    for g in grads:
         assert g is None or g.dtype == np.float32
+    # and float32 computes the same thing as float64, to float32 accuracy
+    args64 = tuple(a.astype(np.float64) if isinstance(a, np.ndarray) else a for a in args)
+    out64, cache64 = fwd(*args64, **kwargs)
+    grads64 = bwd(dout.astype(np.float64), cache64)
+    grads64 = grads64 if isinstance(grads64, tuple) else (grads64,)
+    np.testing.assert_allclose(out, out64, rtol=1e-4, atol=1e-4)
+    for g, g64 in zip(grads, grads64):
+        if g is not None:
+            np.testing.assert_allclose(g, g64, rtol=1e-4, atol=1e-4)
 
 
 def test_inputs_not_modified():
