@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import UserError
 
-SUITES = ("quick", "conv", "pool", "all")
+SUITES = ("quick", "conv", "pool", "family", "all")
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,136 @@ CASES: list[Case] = [
     max_pool2d_case((100, 3, 32, 32), 2, 2, 0, suites=("pool", "quick"), naive=True),
     max_pool2d_case((32, 96, 55, 55), 3, 2, 0),
 ]
+
+
+# --- the conv/pool family (issue 5): one representative row per new op -----------------------
+
+
+def family_case(op, label, inputs, ours, theirs, macs=0, suites=("family",)) -> Case:
+    """A row for any op of the family.
+
+    ``inputs(dtype, rng)`` returns the input arrays; ``ours(F, a)`` runs ``numcnn.functional``'s
+    forward on them and returns ``(out, cache)``; ``theirs(torch, t)`` runs PyTorch's forward on
+    tensors of the same names.  ``dout`` is drawn in ``setup`` from the output's shape; backward
+    passes are the op's own ``*_backward`` and ``out.backward(dout)``.
+    """
+
+    def setup(dtype, rng):
+        from . import functional
+
+        a = inputs(dtype, rng)
+        out = ours(functional, a)[0]
+        out = out[0] if isinstance(out, tuple) else out
+        a["dout"] = rng.standard_normal(out.shape).astype(dtype)
+        return a
+
+    def build(a):
+        from . import functional
+
+        backward = getattr(functional, f"{op}_backward")
+        return lambda: ours(functional, a)[1], lambda cache: backward(a["dout"], cache)
+
+    def build_torch(torch, a):
+        tensors = {k: torch.from_numpy(v) for k, v in a.items() if k != "dout"}
+        for k, t in tensors.items():
+            if t.is_floating_point():
+                t.requires_grad_()
+        dout = torch.from_numpy(a["dout"])
+
+        def forward():
+            for t in tensors.values():
+                t.grad = None
+            return theirs(torch, tensors)
+
+        return forward, lambda out: out.backward(dout)
+
+    return Case(
+        op=op, shape=label, suites=frozenset(suites) | {"all"}, setup=setup, numcnn=build, torch=build_torch,
+        flops=3 * 2 * macs,
+    )
+
+
+def _normal(rng, shape, dtype, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def _family_cases() -> list[Case]:
+    def conv_inputs(x_shape, w_shape):
+        return lambda dt, rng: {
+            "x": _normal(rng, x_shape, dt),
+            "w": _normal(rng, w_shape, dt, 1 / math.sqrt(math.prod(w_shape[1:]))),
+            "b": _normal(rng, (w_shape[0],), dt),
+        }
+
+    def pooled(x_shape, kernel):
+        # max_unpool's input: a max pool's output and indices, made once
+        def inputs(dt, rng):
+            from .functional import max_pool2d_forward
+
+            (out, idx), _ = max_pool2d_forward(_normal(rng, x_shape, dt), kernel, return_indices=True)
+            return {"x": out, "indices": idx}
+
+        return inputs
+
+    return [
+        family_case(
+            "conv_transpose2d", "x(32, 64, 16, 16) w(64, 32, 4, 4) s2 p1",
+            lambda dt, rng: {"x": _normal(rng, (32, 64, 16, 16), dt), "w": _normal(rng, (64, 32, 4, 4), dt, 0.03),
+                             "b": _normal(rng, (32,), dt)},
+            lambda F, a: F.conv_transpose2d_forward(a["x"], a["w"], a["b"], stride=2, padding=1),
+            lambda torch, t: torch.nn.functional.conv_transpose2d(t["x"], t["w"], t["b"], stride=2, padding=1),
+            macs=32 * 64 * 16 * 16 * 32 * 4 * 4,
+        ),
+        family_case(
+            "conv2d", "reflect x(16, 32, 64, 64) w(32, 32, 3, 3) p1",
+            conv_inputs((16, 32, 64, 64), (32, 32, 3, 3)),
+            lambda F, a: F.conv2d_forward(a["x"], a["w"], a["b"], padding=1, padding_mode="reflect"),
+            lambda torch, t: torch.nn.functional.conv2d(
+                torch.nn.functional.pad(t["x"], (1, 1, 1, 1), mode="reflect"), t["w"], t["b"]),
+            macs=16 * 32 * 64 * 64 * 32 * 9,
+        ),
+        family_case(
+            "conv1d", "x(32, 64, 256) w(64, 64, 5) p2",
+            conv_inputs((32, 64, 256), (64, 64, 5)),
+            lambda F, a: F.conv1d_forward(a["x"], a["w"], a["b"], padding=2),
+            lambda torch, t: torch.nn.functional.conv1d(t["x"], t["w"], t["b"], padding=2),
+            macs=32 * 64 * 256 * 64 * 5,
+        ),
+        family_case(
+            "conv3d", "x(4, 16, 16, 32, 32) w(32, 16, 3, 3, 3) p1",
+            conv_inputs((4, 16, 16, 32, 32), (32, 16, 3, 3, 3)),
+            lambda F, a: F.conv3d_forward(a["x"], a["w"], a["b"], padding=1),
+            lambda torch, t: torch.nn.functional.conv3d(t["x"], t["w"], t["b"], padding=1),
+            macs=4 * 32 * 16 * 32 * 32 * 16 * 27,
+        ),
+        family_case(
+            "avg_pool2d", "x(32, 64, 32, 32) k3 s2 p1",
+            lambda dt, rng: {"x": _normal(rng, (32, 64, 32, 32), dt)},
+            lambda F, a: F.avg_pool2d_forward(a["x"], 3, 2, 1),
+            lambda torch, t: torch.nn.functional.avg_pool2d(t["x"], 3, 2, 1),
+        ),
+        family_case(
+            "adaptive_avg_pool2d", "x(64, 512, 7, 7) -> 1 (global)",
+            lambda dt, rng: {"x": _normal(rng, (64, 512, 7, 7), dt)},
+            lambda F, a: F.adaptive_avg_pool2d_forward(a["x"], 1),
+            lambda torch, t: torch.nn.functional.adaptive_avg_pool2d(t["x"], 1),
+        ),
+        family_case(
+            "adaptive_max_pool2d", "x(32, 64, 13, 13) -> 6",
+            lambda dt, rng: {"x": _normal(rng, (32, 64, 13, 13), dt)},
+            lambda F, a: F.adaptive_max_pool2d_forward(a["x"], 6),
+            lambda torch, t: torch.nn.functional.adaptive_max_pool2d(t["x"], 6),
+        ),
+        family_case(
+            "max_unpool2d", "x(32, 64, 16, 16) k2 -> 32x32",
+            pooled((32, 64, 32, 32), 2),
+            lambda F, a: F.max_unpool2d_forward(a["x"], a["indices"], 2),
+            lambda torch, t: torch.nn.functional.max_unpool2d(t["x"], t["indices"], 2),
+        ),
+    ]
+
+
+CASES += _family_cases()
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,7 +534,7 @@ def write_plot(rows, path):
 def add_parser(subparsers):
     p = subparsers.add_parser(
         "bench",
-        help="time conv and max-pool forward+backward against PyTorch",
+        help="time conv, pooling and the rest of the family forward+backward against PyTorch",
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("--suite", choices=SUITES, default="all", help="which rows to run (default: all; quick < 1 min)")

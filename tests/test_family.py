@@ -364,3 +364,19 @@ def test_backward_rejects_wrong_cache_and_dout():
         F.adaptive_avg_pool2d_backward(out, cache)
     with pytest.raises(TypeError, match="ConvTransposeCache"):
         F.conv_transpose2d_backward(out, cache)
+
+
+# --- bench rows ------------------------------------------------------------------------------------
+
+def test_family_bench_rows_run():
+    """Every family row of ``numcnn bench`` builds its inputs and runs numcnn's forward + backward."""
+    from numcnn import bench
+
+    rows = [case for case in bench.CASES if "family" in case.suites]
+    ops = {case.op for case in rows}
+    assert {"conv_transpose2d", "conv1d", "conv3d", "conv2d", "avg_pool2d", "adaptive_avg_pool2d"} <= ops
+    rng = np.random.default_rng(0)
+    for case in rows:
+        arrays = case.setup(np.float32, rng)
+        forward, backward = case.numcnn(arrays)
+        backward(forward())

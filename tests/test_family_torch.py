@@ -351,3 +351,4 @@ def test_init_bounds_match_torch(ours, theirs):
         assert name == tname and p.shape == tuple(tp.shape)
         assert np.abs(p.data).max() <= bound and float(tp.detach().abs().max()) <= bound
     assert np.abs(m.weight.data).max() > 0.5 * bound
+
