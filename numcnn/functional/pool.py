@@ -22,6 +22,7 @@ from ._window import (
     pool_output_shape,
     window_slices,
 )
+from .unpool import max_pool_indices
 
 __all__ = [
     "max_pool1d_forward",
@@ -146,7 +147,7 @@ def _max_pool_backward(dout, cache: MaxPoolCache):
     return np.ascontiguousarray(dxp[crop])
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-D max pooling, forward pass, with PyTorch's semantics.
 
     Parameters
@@ -159,11 +160,16 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
     ceil_mode : bool
         Round the output size up, keeping a last partial window only if it starts inside the input
         or the left padding.
+    return_indices : bool
+        Also return PyTorch's indices: the result is then ``((out, indices), cache)``, with
+        ``indices`` int64 (N, C, H_out, W_out), the flat index ``h * W + w`` of each window's
+        winner in its input plane (what :func:`max_unpool2d_forward` takes).
 
     Returns
     -------
     out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
         ``H_out = floor_or_ceil((H + 2 * padding - dilation * (kH - 1) - 1) / stride) + 1``.
+        ``(out, indices)`` when ``return_indices``.
     cache : MaxPoolCache
 
     Notes
@@ -181,7 +187,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    return _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=2)
+    out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=2)
+    return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
 
 
 def max_pool2d_backward(dout, cache):
@@ -192,9 +199,10 @@ def max_pool2d_backward(dout, cache):
     return _max_pool_backward(dout, cache)
 
 
-def max_pool1d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool1d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """1-D max pooling: x (N, C, L); see :func:`max_pool2d_forward`."""
-    return _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=1)
+    out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=1)
+    return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
 
 
 def max_pool1d_backward(dout, cache):
@@ -202,9 +210,10 @@ def max_pool1d_backward(dout, cache):
     return _max_pool_backward(dout, cache)
 
 
-def max_pool3d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool3d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """3-D max pooling: x (N, C, D, H, W); see :func:`max_pool2d_forward`."""
-    return _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=3)
+    out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=3)
+    return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
 
 
 def max_pool3d_backward(dout, cache):
