@@ -61,16 +61,23 @@ def _check_pool_args(x, kernel_size, stride, padding, dilation, nd):
     return kernel, stride, padding, dilation
 
 
-def _first_valid_offset(kernel, stride, padding, dilation, out_spatial) -> np.ndarray:
+def _first_valid_offset(kernel, stride, padding, dilation, out_spatial, spatial) -> np.ndarray:
     """Flat kernel offset of the first window position inside the input, per output position.
 
     PyTorch starts each window's argmax there, so an all -inf window still points into the input.
+    A window with no position inside the input at all (possible with dilation and padding) is an
+    error here; PyTorch's CPU kernel aborts the process on it.
     """
     flat = np.zeros(out_spatial, dtype=np.intp)
     nd = len(kernel)
-    for axis, (k, s, p, d, n) in enumerate(zip(kernel, stride, padding, dilation, out_spatial)):
+    for axis, (k, s, p, d, n, size) in enumerate(zip(kernel, stride, padding, dilation, out_spatial, spatial)):
         starts = np.arange(n) * s - p  # input coordinate of tap 0
-        first = np.where(starts >= 0, 0, np.clip((-starts + d - 1) // d, 0, k - 1))
+        first = np.where(starts >= 0, 0, (-starts + d - 1) // d)
+        if np.any((first >= k) | (starts + first * d >= size)):
+            raise ValueError(
+                f"a pooling window covers no input element: kernel_size={tuple(kernel)}, stride={tuple(stride)}, "
+                f"padding={tuple(padding)}, dilation={tuple(dilation)} on input {tuple(spatial)}"
+            )
         step = int(np.prod(kernel[axis + 1 :]))
         shape = [1] * nd
         shape[axis] = n
@@ -92,6 +99,7 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     out_spatial = pool_output_shape(x.shape[2:], kernel, stride, padding, dilation, bool(ceil_mode))
     pads = _pool_pads(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
     xp = pad_constant(x, pads, value=-np.inf)
+    first_valid = _first_valid_offset(kernel, stride, padding, dilation, out_spatial, x.shape[2:])
     offsets = kernel_offsets(kernel)
     index_dtype = np.uint8 if len(offsets) <= 256 else np.int32
 
@@ -99,7 +107,7 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     if any(padding):
         out = np.full(x.shape[:2] + out_spatial, -np.inf, dtype=x.dtype)
         argmax = np.broadcast_to(
-            _first_valid_offset(kernel, stride, padding, dilation, out_spatial).astype(index_dtype),
+            first_valid.astype(index_dtype),
             out.shape,
         ).copy()
         rest = enumerate(offsets)
