@@ -158,6 +158,15 @@ class Module:
     def float(self) -> "Module":
         return self.to(np.float32)
 
+    def _check_input_dtype(self, x, reference) -> None:
+        """A module casts nothing silently: ``x`` must have its parameters' (``reference``'s) dtype."""
+        if isinstance(x, np.ndarray) and reference is not None and x.dtype != reference.dtype:
+            raise TypeError(
+                f"{type(self).__name__}: input dtype {x.dtype} does not match the parameters' dtype "
+                f"{reference.dtype}; cast the input (x.astype(np.{reference.dtype})) or convert the "
+                f"model (model.to(np.{x.dtype}))"
+            )
+
     def _cached(self, cache):
         """The forward cache a backward pass needs, or a clear error if forward has not run."""
         if cache is None:
