@@ -176,7 +176,7 @@ def test_cross_entropy_gradient_property(n, c, ls, seed):
     assert loss >= 0 or c == 1
     np.testing.assert_allclose(d.sum(axis=1), 0, atol=1e-12)  # softmax - q sums to 0 per row
     num = numeric_grad(lambda v: np.array(F.cross_entropy(v, y, label_smoothing=ls)[0]), logits, np.array(1.0), h=1e-5)
-    assert rel_error(d, num) < 1e-6
+    np.testing.assert_allclose(d, num, rtol=1e-6, atol=1e-9)  # relative error alone is noise-bound near 0
 
 
 @given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), seed=st.integers(0, 2**16))
