@@ -69,7 +69,8 @@ def test_relu_gradient_and_zero_rule():
     check_grads(F.relu_forward, F.relu_backward, {"x": _away_from_zero(3, 4, 5)})
     out, cache = F.relu_forward(np.array([-1.0, 0.0, 2.0, np.nan]))
     assert np.isnan(out[3]) and out[:3].tolist() == [0.0, 0.0, 2.0]
-    assert F.relu_backward(np.ones(4), cache).tolist() == [0.0, 0.0, 1.0, 0.0]  # x == 0 -> 0, as torch
+    # x == 0 -> 0; a NaN output passes its gradient (torch's threshold_backward: out <= 0 ? 0 : g)
+    assert F.relu_backward(np.ones(4), cache).tolist() == [0.0, 0.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("slope", [0.01, 0.2, -0.5])

@@ -81,6 +81,28 @@ def test_parameterless_modules(ours, theirs):
         np.testing.assert_allclose(a, b, **TOL)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("slope", [None, 0.01, 0.0, -0.5, 0.3])
+def test_activation_edge_values_bit_exact(dtype, slope):
+    """Signed zeros, NaN and infinities in x and dout: the same bits as torch, in float32 too."""
+    x = np.array([-2.0, -0.0, 0.0, 1.5, np.nan, np.inf, -np.inf, -3.3, 1e-30], dtype=dtype)
+    d = np.array([1.0, 2.0, 3.0, np.inf, 5.0, 6.0, np.inf, 7.7, np.nan], dtype=dtype)
+    if slope is None:
+        out, cache = F.relu_forward(x)
+        dx = F.relu_backward(d, cache)
+        xt = torch.tensor(x, requires_grad=True)
+        ot = torch.relu(xt)
+    else:
+        out, cache = F.leaky_relu_forward(x, slope)
+        dx = F.leaky_relu_backward(d, cache)
+        xt = torch.tensor(x, requires_grad=True)
+        ot = TF.leaky_relu(xt, slope)
+    ot.backward(torch.tensor(d))
+    assert out.dtype == dx.dtype == dtype
+    np.testing.assert_array_equal(out, ot.detach().numpy())
+    np.testing.assert_array_equal(dx, xt.grad.numpy())
+
+
 def test_dropout_eval_is_identity_like_torch():
     x = rng.standard_normal((4, 6))
     ours, theirs = nn.Dropout(0.7).eval(), torch.nn.Dropout(0.7).eval()
