@@ -84,6 +84,9 @@ def test_load_state_dict_roundtrip_dtype_and_errors():
     bad["1.weight"] = np.zeros((8, 11))
     with pytest.raises(ValueError, match=r"1.weight: expected \(8, 12\), got \(8, 11\)"):
         dst.load_state_dict(bad)
+    bad["1.weight"] = np.zeros((8, 12), dtype=np.int64)
+    with pytest.raises(TypeError, match=r"floating arrays expected for 1.weight \(int64\)"):
+        dst.load_state_dict(bad)
 
 
 def test_to_dtype_and_input_dtype_errors():

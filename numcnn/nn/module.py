@@ -215,6 +215,14 @@ class Module:
         ]
         if mismatched:
             raise ValueError("load_state_dict: shape mismatch for " + "; ".join(mismatched))
+        not_float = [
+            f"{k} ({np.asarray(given[k]).dtype})"
+            for k in own
+            if k in given and np.issubdtype(own[k].dtype, np.floating)
+            and not np.issubdtype(np.asarray(given[k]).dtype, np.floating)
+        ]
+        if not_float:
+            raise TypeError("load_state_dict: floating arrays expected for " + ", ".join(not_float))
         for name, module in self.named_modules():
             prefix = f"{name}." if name else ""
             for pname, param in module._parameters.items():
