@@ -283,3 +283,88 @@ def test_target_sequential_train_gradients_match_torch():
         np.testing.assert_allclose(p.grad, grads_t[name], rtol=1e-9, atol=1e-9, err_msg=name)
     for name, buf in theirs.state_dict().items():
         np.testing.assert_allclose(ours.state_dict()[name], buf.numpy(), rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+# --- random configurations (hypothesis) --------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@given(
+    n=st.integers(2, 5),
+    c=st.integers(1, 4),
+    spatial=st.lists(st.integers(1, 4), min_size=0, max_size=3),
+    training=st.booleans(),
+    affine=st.booleans(),
+    momentum=st.floats(0.0, 1.0),
+    eps=st.sampled_from([1e-5, 1e-3, 0.1]),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=40, deadline=None)
+def test_batch_norm_random_configs(n, c, spatial, training, affine, momentum, eps, seed):
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((n, c, *spatial)) * 3 + 1
+    rm, rv = r.standard_normal(c), r.random(c) + 0.2
+    w, b = (r.standard_normal(c), r.standard_normal(c)) if affine else (None, None)
+    out, cache = F.batch_norm_forward(x, rm, rv, w, b, training=training, momentum=momentum, eps=eps)
+    dout = r.standard_normal(out.shape)
+    dx, dw, db = F.batch_norm_backward(dout, cache)
+    xt = t64(x, grad=True)
+    wt, bt = (t64(w, grad=True), t64(b, grad=True)) if affine else (None, None)
+    rmt, rvt = t64(rm), t64(rv)
+    ot = TF.batch_norm(xt, rmt, rvt, wt, bt, training=training, momentum=momentum, eps=eps)
+    ot.backward(t64(dout))
+    np.testing.assert_allclose(out, ot.detach().numpy(), **TOL)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(cache.running_mean, rmt.numpy(), **TOL)
+    np.testing.assert_allclose(cache.running_var, rvt.numpy(), **TOL)
+    if affine:
+        np.testing.assert_allclose(dw, wt.grad.numpy(), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(db, bt.grad.numpy(), **TOL)
+
+
+@given(
+    lead=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    fin=st.integers(1, 6),
+    fout=st.integers(1, 6),
+    bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=30, deadline=None)
+def test_linear_random_configs(lead, fin, fout, bias, seed):
+    r = np.random.default_rng(seed)
+    x, w = r.standard_normal((*lead, fin)), r.standard_normal((fout, fin))
+    b = r.standard_normal(fout) if bias else None
+    out, cache = F.linear_forward(x, w, b)
+    dout = r.standard_normal(out.shape)
+    dx, dw, db = F.linear_backward(dout, cache)
+    xt, wt = t64(x, grad=True), t64(w, grad=True)
+    bt = t64(b, grad=True) if bias else None
+    ot = TF.linear(xt, wt, bt)
+    ot.backward(t64(dout))
+    np.testing.assert_allclose(out, ot.detach().numpy(), **TOL)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), **TOL)
+    np.testing.assert_allclose(dw, wt.grad.numpy(), **TOL)
+    if bias:
+        np.testing.assert_allclose(db, bt.grad.numpy(), **TOL)
+
+
+@given(
+    n=st.integers(1, 6),
+    c=st.integers(1, 7),
+    extra=st.lists(st.integers(1, 3), min_size=0, max_size=2),
+    scale=st.sampled_from([1e-3, 1.0, 30.0, 1e3]),
+    label_smoothing=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=40, deadline=None)
+def test_cross_entropy_random_configs(n, c, extra, scale, label_smoothing, seed):
+    r = np.random.default_rng(seed)
+    logits = r.standard_normal((n, c, *extra)) * scale
+    y = r.integers(0, c, (n, *extra))
+    loss, d = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    lt = t64(logits, grad=True)
+    tl = TF.cross_entropy(lt, torch.tensor(y), label_smoothing=label_smoothing)
+    tl.backward()
+    assert loss == pytest.approx(tl.item(), rel=1e-10, abs=1e-12)
+    np.testing.assert_allclose(d, lt.grad.numpy(), rtol=1e-9, atol=1e-12)
