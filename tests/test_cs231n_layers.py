@@ -337,3 +337,72 @@ def test_solver_rejects_bad_arguments():
 def test_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# --- fc_net: TwoLayerNet, FullyConnectedNet --------------------------------------------------------
+
+
+def test_two_layer_net_notebook_values():
+    N, D, H, C = 3, 5, 50, 7
+    model = cs231n.TwoLayerNet(input_dim=D, hidden_dim=H, num_classes=C, weight_scale=1e-3)
+    model.params["W1"] = np.linspace(-0.7, 0.3, num=D * H).reshape(D, H)
+    model.params["b1"] = np.linspace(-0.1, 0.9, num=H)
+    model.params["W2"] = np.linspace(-0.3, 0.4, num=H * C).reshape(H, C)
+    model.params["b2"] = np.linspace(-0.9, 0.1, num=C)
+    X = np.linspace(-5.5, 4.5, num=N * D).reshape(D, N).T
+    correct_scores = np.asarray(
+        [
+            [11.53165108, 12.2917344, 13.05181771, 13.81190102, 14.57198434, 15.33206765, 16.09215096],
+            [12.05769098, 12.74614105, 13.43459113, 14.1230412, 14.81149128, 15.49994135, 16.18839143],
+            [12.58373087, 13.20054771, 13.81736455, 14.43418138, 15.05099822, 15.66781506, 16.2846319],
+        ]
+    )
+    assert np.abs(model.loss(X) - correct_scores).max() < 1e-6
+    y = np.asarray([0, 5, 1])
+    assert abs(model.loss(X, y)[0] - 3.4702243556) < 1e-10
+    model.reg = 1.0
+    assert abs(model.loss(X, y)[0] - 26.5948426952) < 1e-10
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(reg=0.0),
+        dict(reg=3.14),
+        dict(normalization="batchnorm", reg=0.1),
+        dict(normalization="layernorm", reg=0.1),
+        dict(dropout_keep_ratio=0.5, seed=123),
+    ],
+    ids=["plain", "reg", "batchnorm", "layernorm", "dropout"],
+)
+def test_fully_connected_net_gradient_check(kwargs):
+    N, D, H1, H2, C = 2, 15, 20, 30, 10
+    X = np.random.randn(N, D)
+    y = np.random.randint(C, size=(N,))
+    if "normalization" in kwargs:
+        N, X, y = 6, np.random.randn(6, D), np.random.randint(C, size=(6,))
+    model = cs231n.FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, weight_scale=5e-2, dtype=np.float64, **kwargs)
+    loss, grads = model.loss(X, y)
+    if not kwargs.get("reg"):
+        assert loss == pytest.approx(np.log(C), abs=0.2)
+    for name in sorted(grads):
+        if kwargs.get("normalization") == "batchnorm" and name in ("b1", "b2"):
+            assert np.abs(grads[name]).max() < 1e-12  # a bias right before a norm layer has no effect
+            continue
+        num = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params[name], verbose=False, h=1e-5)
+        err = np.abs(num - grads[name]).max() / max(1e-8, np.abs(num).max())
+        assert err < 1e-6, f"{name}: {err:.2e}"
+    assert model.loss(X).shape == (N, C)
+
+
+def test_fully_connected_net_solver_overfits_50_samples():
+    """The notebook's check for a three-layer net: 50 samples, 20 epochs, batch 25 -> 100% train."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((50, 20))
+    y = rng.integers(0, 10, 50)  # random labels: pure memorisation
+    data = {"X_train": X, "y_train": y, "X_val": X[:10], "y_val": y[:10]}
+    model = cs231n.FullyConnectedNet([100, 100], input_dim=20, weight_scale=5e-2)
+    solver = Solver(model, data, num_epochs=20, batch_size=25, update_rule="adam",
+                    optim_config={"learning_rate": 1e-2}, verbose=False)
+    solver.train()
+    assert solver.train_acc_history[-1] == 1.0

@@ -1,5 +1,5 @@
 """Drop-in for CS231n assignment 2's code, no Cython build: ``fast_layers``, ``layers``,
-``layer_utils``, ``gradient_check``, ``optim``, ``solver`` and ``classifiers.cnn``, with the
+``layer_utils``, ``gradient_check``, ``optim``, ``solver`` and ``classifiers`` (``cnn``, ``fc_net``), with the
 assignment's signatures and dict parameters.
 
 A compatibility façade only: it translates the assignment's conventions and calls
@@ -11,7 +11,7 @@ assignment's are kept; see :mod:`numcnn.cs231n.layers`.
 """
 
 from . import gradient_check, layer_utils, layers, optim
-from .classifiers import ThreeLayerConvNet
+from .classifiers import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet
 from .fast_layers import *  # noqa: F401,F403
 from .fast_layers import __all__ as _fast_all
 from .gradient_check import (
@@ -44,6 +44,8 @@ __all__ = sorted(
         "adam",
         "Solver",
         "ThreeLayerConvNet",
+        "TwoLayerNet",
+        "FullyConnectedNet",
         "layers",
         "layer_utils",
         "gradient_check",
