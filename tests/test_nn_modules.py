@@ -64,6 +64,7 @@ def test_names_state_dict_and_buffers_follow_pytorch():
     ]
     assert model.num_parameters() == 12 * 8 + 8 + 8 + 8 + 8 * 3 + 3
     assert isinstance(model[3], nn.BatchNorm1d) and len(model) == 6 and len(model[1:3]) == 2
+    assert list(model[3:].state_dict())[:2] == ["3.weight", "3.bias"]  # slices keep names, as PyTorch
     model(np.ones((4, 12), np.float32) * np.arange(4, dtype=np.float32)[:, None])
     assert int(model[3].num_batches_tracked) == 1
     assert "3.running_mean" in model.state_dict() and model[3].running_mean.any()  # reassigned buffer stays a buffer

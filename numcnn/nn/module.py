@@ -255,10 +255,12 @@ class Sequential(Module):
             setattr(self, str(i), module)
 
     def __getitem__(self, index):
-        layers = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*layers[index])
-        return layers[index]
+            part = Sequential()
+            for name, module in list(self._modules.items())[index]:
+                setattr(part, name, module)  # keeps the names, as PyTorch: model[2:4] has '2.weight'
+            return part
+        return list(self._modules.values())[index]
 
     def __len__(self):
         return len(self._modules)
