@@ -1,6 +1,7 @@
 """The fast path: every op as a pair of pure functions ``*_forward(...) -> (out, cache)`` and
 ``*_backward(dout, cache)``, NCHW, PyTorch's argument names and semantics, the input's dtype kept."""
 
+from .activation import leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward
 from .adaptive_pool import (
     adaptive_avg_pool1d_backward,
     adaptive_avg_pool1d_forward,
@@ -30,6 +31,17 @@ from .conv import (
     conv2d_forward,
     conv3d_backward,
     conv3d_forward,
+)
+from .dropout import dropout_backward, dropout_forward
+from .linear import linear_backward, linear_forward
+from .loss import cross_entropy, log_softmax, softmax
+from .normalization import (
+    batch_norm_backward,
+    batch_norm_forward,
+    group_norm_backward,
+    group_norm_forward,
+    layer_norm_backward,
+    layer_norm_forward,
 )
 from .conv_transpose import (
     conv_transpose1d_backward,
@@ -69,6 +81,23 @@ __all__ = [
     "max_pool2d_backward",
     "max_pool3d_forward",
     "max_pool3d_backward",
+    "linear_forward",
+    "linear_backward",
+    "relu_forward",
+    "relu_backward",
+    "leaky_relu_forward",
+    "leaky_relu_backward",
+    "batch_norm_forward",
+    "batch_norm_backward",
+    "layer_norm_forward",
+    "layer_norm_backward",
+    "group_norm_forward",
+    "group_norm_backward",
+    "dropout_forward",
+    "dropout_backward",
+    "cross_entropy",
+    "softmax",
+    "log_softmax",
     "conv_transpose1d_forward",
     "conv_transpose1d_backward",
     "conv_transpose2d_forward",

@@ -1,8 +1,15 @@
 """Layers as modules, with PyTorch's names and constructor signatures; thin wrappers over
 ``numcnn.functional``."""
 
+from . import init
+from .activation import LeakyReLU, ReLU
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .dropout import Dropout
+from .flatten import Flatten
+from .linear import Identity, Linear
+from .loss import CrossEntropyLoss
 from .module import Module, Parameter, Sequential
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -25,6 +32,19 @@ __all__ = [
     "Module",
     "Parameter",
     "Sequential",
+    "init",
+    "Linear",
+    "Identity",
+    "ReLU",
+    "LeakyReLU",
+    "Dropout",
+    "Flatten",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "LayerNorm",
+    "GroupNorm",
+    "CrossEntropyLoss",
     "Conv1d",
     "Conv2d",
     "Conv3d",

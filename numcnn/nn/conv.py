@@ -17,21 +17,6 @@ from .module import Module, Parameter
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 
-def check_dtype(module: Module, x, param: Parameter) -> None:
-    """A module casts nothing silently: the input must have its parameters' dtype."""
-    if isinstance(x, np.ndarray) and x.dtype != param.data.dtype:
-        raise TypeError(
-            f"{type(module).__name__}: input dtype {x.dtype} does not match the parameters' dtype "
-            f"{param.data.dtype}; cast the input (x.astype(np.{param.data.dtype})) or build/load the "
-            f"module in {x.dtype}"
-        )
-
-
-def check_cache(module: Module, cache) -> None:
-    if cache is None:
-        raise RuntimeError(f"{type(module).__name__}.backward called before forward")
-
-
 class _ConvNd(Module):
     _nd = 2
     _forward = staticmethod(F.conv2d_forward)
@@ -79,7 +64,7 @@ class _ConvNd(Module):
         self._cache = None
 
     def forward(self, x):
-        check_dtype(self, x, self.weight)
+        self._check_input_dtype(x, self.weight.data)
         out, self._cache = self._forward(
             x,
             self.weight.data,
@@ -93,8 +78,7 @@ class _ConvNd(Module):
         return out
 
     def backward(self, dout):
-        check_cache(self, self._cache)
-        dx, dw, db = self._backward(dout, self._cache)
+        dx, dw, db = self._backward(dout, self._cached(self._cache))
         self.weight.accumulate(dw)
         if self.bias is not None:
             self.bias.accumulate(db)
@@ -217,7 +201,7 @@ class _ConvTransposeNd(Module):
         return self.forward(x, output_size)
 
     def forward(self, x, output_size=None):
-        check_dtype(self, x, self.weight)
+        self._check_input_dtype(x, self.weight.data)
         out, self._cache = self._forward(
             x,
             self.weight.data,
@@ -231,8 +215,7 @@ class _ConvTransposeNd(Module):
         return out
 
     def backward(self, dout):
-        check_cache(self, self._cache)
-        dx, dw, db = self._backward(dout, self._cache)
+        dx, dw, db = self._backward(dout, self._cached(self._cache))
         self.weight.accumulate(dw)
         if self.bias is not None:
             self.bias.accumulate(db)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..functional._window import as_tuple
-from .conv import check_cache
 from .module import Module
 
 __all__ = [
@@ -53,8 +52,7 @@ class _MaxPoolNd(Module):
         return out
 
     def backward(self, dout):
-        check_cache(self, self._cache)
-        return self._backward(dout, self._cache)
+        return self._backward(dout, self._cached(self._cache))
 
     def extra_repr(self):
         return (
@@ -121,8 +119,7 @@ class _AvgPoolNd(Module):
         return out
 
     def backward(self, dout):
-        check_cache(self, self._cache)
-        return self._backward(dout, self._cache)
+        return self._backward(dout, self._cached(self._cache))
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -173,8 +170,7 @@ class _AdaptivePoolNd(Module):
         return out
 
     def backward(self, dout):
-        check_cache(self, self._cache)
-        return self._backward(dout, self._cache)
+        return self._backward(dout, self._cached(self._cache))
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -261,8 +257,7 @@ class _MaxUnpoolNd(Module):
         return out
 
     def backward(self, dout):
-        check_cache(self, self._cache)
-        return self._backward(dout, self._cache)
+        return self._backward(dout, self._cached(self._cache))
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
