@@ -156,3 +156,14 @@ def test_sequential_with_family_modules_and_global_pool():
     dx = model.backward(np.ones_like(out))
     assert dx.shape == x.shape and dx.dtype == np.float32
     assert sorted(model.state_dict()) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+
+
+def test_family_modules_convert_with_to():
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), nn.ConvTranspose2d(3, 2, 2, stride=2),
+                          nn.AdaptiveMaxPool2d(2))
+    x = np.random.default_rng(5).standard_normal((1, 2, 4, 4))
+    with pytest.raises(TypeError, match="model.to"):
+        model(x)
+    out = model.double()(x)
+    assert out.dtype == np.float64 and model[1].weight.dtype == np.float64
+    assert model.backward(np.ones_like(out)).dtype == np.float64
