@@ -42,8 +42,8 @@ def max_pool_indices(cache) -> np.ndarray:
         shape = [1] * (nd + 2)
         shape[2 + axis] = n
         coords.append(np.arange(n, dtype=np.int64).reshape(shape) * s - p + tap * d)
-    # Row-major flattening by hand (not np.ravel_multi_index): a window made only of padding
-    # points just past the input, and PyTorch reports that position as computed.
+    # Row-major flattening by hand, as PyTorch computes it (np.ravel_multi_index would add a
+    # bounds check that the max-pool forward has already made unnecessary).
     flat = np.zeros((), dtype=np.int64)
     for coord, size in zip(coords, cache.x_shape[2:]):
         flat = flat * size + coord
