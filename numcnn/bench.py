@@ -189,13 +189,14 @@ CASES: list[Case] = [
 # --- the conv/pool family (issue 5): one representative row per new op -----------------------
 
 
-def family_case(op, label, inputs, ours, theirs, macs=0, suites=("family",)) -> Case:
+def family_case(op, label, inputs, ours, theirs, macs=0, suites=("family",), function=None) -> Case:
     """A row for any op of the family.
 
     ``inputs(dtype, rng)`` returns the input arrays; ``ours(F, a)`` runs ``numcnn.functional``'s
     forward on them and returns ``(out, cache)``; ``theirs(torch, t)`` runs PyTorch's forward on
     tensors of the same names.  ``dout`` is drawn in ``setup`` from the output's shape; backward
-    passes are the op's own ``*_backward`` and ``out.backward(dout)``.
+    passes are ``numcnn.functional.<function or op>_backward`` and ``out.backward(dout)``.
+    ``op`` names the row (and its geometric mean), so a variant of an op gets its own name.
     """
 
     def setup(dtype, rng):
@@ -210,7 +211,7 @@ def family_case(op, label, inputs, ours, theirs, macs=0, suites=("family",)) -> 
     def build(a):
         from . import functional
 
-        backward = getattr(functional, f"{op}_backward")
+        backward = getattr(functional, f"{function or op}_backward")
         return lambda: ours(functional, a)[1], lambda cache: backward(a["dout"], cache)
 
     def build_torch(torch, a):
@@ -265,12 +266,13 @@ def _family_cases() -> list[Case]:
             macs=32 * 64 * 16 * 16 * 32 * 4 * 4,
         ),
         family_case(
-            "conv2d", "reflect x(16, 32, 64, 64) w(32, 32, 3, 3) p1",
+            "conv2d_reflect", "x(16, 32, 64, 64) w(32, 32, 3, 3) p1 reflect",
             conv_inputs((16, 32, 64, 64), (32, 32, 3, 3)),
             lambda F, a: F.conv2d_forward(a["x"], a["w"], a["b"], padding=1, padding_mode="reflect"),
             lambda torch, t: torch.nn.functional.conv2d(
                 torch.nn.functional.pad(t["x"], (1, 1, 1, 1), mode="reflect"), t["w"], t["b"]),
             macs=16 * 32 * 64 * 64 * 32 * 9,
+            function="conv2d",
         ),
         family_case(
             "conv1d", "x(32, 64, 256) w(64, 64, 5) p2",

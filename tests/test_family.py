@@ -374,7 +374,7 @@ def test_family_bench_rows_run():
 
     rows = [case for case in bench.CASES if "family" in case.suites]
     ops = {case.op for case in rows}
-    assert {"conv_transpose2d", "conv1d", "conv3d", "conv2d", "avg_pool2d", "adaptive_avg_pool2d"} <= ops
+    assert {"conv_transpose2d", "conv1d", "conv3d", "conv2d_reflect", "avg_pool2d", "adaptive_avg_pool2d"} <= ops
     rng = np.random.default_rng(0)
     for case in rows:
         arrays = case.setup(np.float32, rng)
