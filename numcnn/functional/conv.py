@@ -8,11 +8,12 @@ The backward pass reuses the forward's columns for ``dw`` and folds ``dcols`` ba
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import math
 import numbers
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ._window import (
     as_tuple,
@@ -115,6 +116,9 @@ def _is_pointwise(kernel, stride, pads) -> bool:
 # under one im2col matrix, and there are few, large GEMM calls (many small multi-threaded BLAS
 # calls stall badly when the cores are shared).
 _CHUNK_BYTES = 4 << 20
+# Column matrices up to this size are built once and kept from the forward to the backward pass
+# (below glibc's 32 MiB mmap threshold a freed block is reused without page faults).
+_CACHE_BYTES = 24 << 20
 
 
 def _batch_chunks(n, per_sample_bytes):
@@ -140,8 +144,10 @@ def _from_gemm_layout(dest, mat):
 class _Columns:
     """The opaque ``cols`` of :func:`conv_nd`: the padded input and the window geometry.
 
-    The im2col matrix is never stored whole: each pass rebuilds it a batch chunk at a time (see
-    ``_CHUNK_BYTES``); the depthwise path never builds it at all.
+    A column matrix of at most ``_CACHE_BYTES`` is built once, by the forward pass, and kept for
+    the weight gradient.  A larger one is never stored whole: each pass rebuilds it a batch chunk
+    at a time (see ``_CHUNK_BYTES``), so its peak memory is a chunk, not the matrix.  The
+    depthwise path never builds it at all.
     """
 
     xp: np.ndarray  # padded input (N, C, *padded); x itself when there is no padding
@@ -150,16 +156,25 @@ class _Columns:
     dilation: tuple
     out_spatial: tuple
     groups: int
+    cacheable: bool = True
+    _kept: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def depthwise(self) -> bool:
         return _is_depthwise(self.xp.shape[1], self.groups)
 
     def chunks(self):
-        """Yield ``(start, stop, cols)``: cols (groups, CK/groups, (stop - start) * P), a reused buffer."""
+        """Yield ``(start, stop, cols)``: cols (groups, CK/groups, (stop - start) * P); read only."""
         n, c = self.xp.shape[:2]
         positions = math.prod(self.out_spatial)
         ck = c * math.prod(self.kernel)
+        total = n * ck * positions * self.xp.itemsize
+        if self.cacheable and total <= _CACHE_BYTES:
+            if "cols" not in self._kept:
+                cols = im2col(self.xp, self.kernel, self.stride, self.dilation, self.out_spatial)
+                self._kept["cols"] = cols.reshape(self.groups, ck // self.groups, -1)
+            yield 0, n, self._kept["cols"]
+            return
         chunks = _batch_chunks(n, ck * positions * self.xp.itemsize)
         step = chunks[0][1] - chunks[0][0]
         buf = np.empty(ck * step * positions, dtype=self.xp.dtype)
@@ -170,11 +185,96 @@ class _Columns:
             yield start, stop, cols.reshape(self.groups, ck // self.groups, -1)
 
 
+# Depthwise 2-D convolutions whose padded width is at most this go through banded GEMMs (below);
+# the band costs Wp / kW times the useful FLOPs, so wide inputs use the shifted-slice sums.
+_BANDED_MAX_WIDTH = 80
+
+
+def _use_banded(xp_shape, kernel) -> bool:
+    return len(kernel) == 2 and xp_shape[-1] <= _BANDED_MAX_WIDTH
+
+
+def _row_windows(xp, kh, stride_h, dil_h, out_h):
+    """(C, 1, N * H_out, kH * Wp) copy: row (n, ho) holds the kH padded input rows output row ho sees."""
+    n, c, _, wp = xp.shape
+    s = xp.strides
+    view = as_strided(xp, (c, n, out_h, kh, wp), (s[1], s[0], s[2] * stride_h, s[2] * dil_h, s[3]), writeable=False)
+    return np.ascontiguousarray(view).reshape(c, 1, n * out_h, kh * wp)
+
+
+def _band_matrix(weight, c, padded_w, out_w, stride_w, dil_w):
+    """(C, mult, kH * Wp, W_out): row kh * Wp + wo * s + kw * d of column wo holds weight[c*mult + j, 0, kh, kw]."""
+    mult = weight.shape[0] // c
+    kh, kw = weight.shape[2:]
+    band = np.zeros((c, mult, kh, padded_w, out_w), dtype=weight.dtype)
+    wo = np.arange(out_w)
+    w = weight.reshape(c, mult, kh, kw)
+    for b in range(kw):
+        band[:, :, :, wo * stride_w + b * dil_w, wo] = w[:, :, :, b, None]
+    return band.reshape(c, mult, kh * padded_w, out_w)
+
+
+def _dout_by_channel(dout, c):
+    """(N, C * mult, Ho, Wo) -> (C, mult, N * Ho, Wo), the banded GEMMs' layout of dout."""
+    n, _, ho, wo = dout.shape
+    d = dout.reshape(n, c, -1, ho, wo).transpose(1, 2, 0, 3, 4)
+    return np.ascontiguousarray(d).reshape(c, d.shape[1], n * ho, wo)
+
+
+def _banded_forward(xp, weight, stride, dilation, out_spatial):
+    """Depthwise 2-D conv as one small GEMM per channel: rows of kH input rows times a band matrix.
+
+    Each channel's output rows are ``row_windows @ band``: the window's horizontal taps live in
+    the (Wp x W_out) band, the vertical ones in the kH rows laid side by side.  BLAS does the
+    multiply-adds (for the 9 shifted-slice passes NumPy would make 18 passes over the data).
+    """
+    n, c, _, wp = xp.shape
+    ho, wo = out_spatial
+    rows = _row_windows(xp, weight.shape[2], stride[0], dilation[0], ho)
+    band = _band_matrix(weight, c, wp, wo, stride[1], dilation[1])
+    prod = np.matmul(rows, band)  # (C, mult, N * Ho, Wo)
+    mult = band.shape[1]
+    out = np.empty((n, c * mult, ho, wo), dtype=xp.dtype)
+    np.copyto(out.reshape(n, c, mult, ho, wo), prod.reshape(c, mult, n, ho, wo).transpose(2, 0, 1, 3, 4))
+    return out
+
+
+def _banded_weight_grad(dout, cols, weight_shape):
+    xp = cols.xp
+    n, c, _, wp = xp.shape
+    kh, kw = cols.kernel
+    ho, wo = cols.out_spatial
+    rows = _row_windows(xp, kh, cols.stride[0], cols.dilation[0], ho)
+    d = _dout_by_channel(dout, c)
+    g = np.matmul(rows.swapaxes(-1, -2), d).reshape(c, d.shape[1], kh, wp, wo)
+    # dw[c, j, a, b] = sum over wo of g[c, j, a, wo * s + b * d, wo]: the band's diagonals
+    cols_idx = np.arange(wo)
+    rows_idx = cols_idx[None, :] * cols.stride[1] + np.arange(kw)[:, None] * cols.dilation[1]
+    return g[:, :, :, rows_idx, cols_idx].sum(axis=-1).reshape(weight_shape)
+
+
+def _banded_input_grad(dout, weight, padded_shape, stride, dilation):
+    n, c, _, wp = padded_shape
+    kh = weight.shape[2]
+    ho, wo = dout.shape[2:]
+    band = _band_matrix(weight, c, wp, wo, stride[1], dilation[1])
+    dr = np.matmul(_dout_by_channel(dout, c), band.swapaxes(-1, -2))  # (C, mult, N * Ho, kH * Wp)
+    dr = (dr[:, 0] if dr.shape[1] == 1 else dr.sum(axis=1)).reshape(c, n, ho, kh, wp)
+    dxp = np.zeros(padded_shape, dtype=dout.dtype)
+    for a in range(kh):
+        start = a * dilation[0]
+        target = dxp[:, :, start : start + (ho - 1) * stride[0] + 1 : stride[0], :]
+        np.add(target, dr[:, :, :, a, :].transpose(1, 0, 2, 3), out=target)
+    return dxp
+
+
 def _depthwise_forward(xp, weight, stride, dilation, out_spatial):
     """out[n, c*m + j] = sum_k weight[c*m + j, 0, k] * xp[n, c, window_k]; no im2col.
 
     (An im2col would be prod(kernel) times the input, for one matrix-vector product per channel.)
     """
+    if _use_banded(xp.shape, weight.shape[2:]):
+        return _banded_forward(xp, weight, stride, dilation, out_spatial)
     n, c = xp.shape[:2]
     kernel = weight.shape[2:]
     nd = len(kernel)
@@ -195,6 +295,8 @@ def _depthwise_forward(xp, weight, stride, dilation, out_spatial):
 
 
 def _depthwise_weight_grad(dout, cols: _Columns, weight_shape):
+    if _use_banded(cols.xp.shape, cols.kernel):
+        return _banded_weight_grad(dout, cols, weight_shape)
     xp = cols.xp
     n, c = xp.shape[:2]
     nd = len(cols.kernel)
@@ -212,6 +314,8 @@ def _depthwise_weight_grad(dout, cols: _Columns, weight_shape):
 
 
 def _depthwise_input_grad(dout, weight, padded_shape, stride, dilation):
+    if _use_banded(padded_shape, weight.shape[2:]):
+        return _banded_input_grad(dout, weight, padded_shape, stride, dilation)
     n, c = padded_shape[:2]
     kernel = weight.shape[2:]
     nd = len(kernel)
@@ -260,7 +364,7 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups):
     w_t = np.ascontiguousarray(flipped.reshape(groups, cog, cig, kk).transpose(0, 2, 1, 3)).reshape(
         groups, cig, cog * kk
     )
-    grid = _Columns(region, kernel, (1,) * nd, tuple(dilation), in_spatial, groups)
+    grid = _Columns(region, kernel, (1,) * nd, tuple(dilation), in_spatial, groups, cacheable=False)
     dx = np.empty(x_shape, dtype=dout.dtype)
     out_buf = None
     for start, stop, cols in grid.chunks():
