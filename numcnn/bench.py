@@ -7,7 +7,7 @@ PyTorch gets the same number of threads as numcnn's BLAS.  A row also gives the 
 (the direct algorithm's 2 * MACs per pass), that rate as a fraction of this machine's GEMM rate
 (measured here, same dtype), and the peak extra memory of one numcnn forward+backward
 (tracemalloc, which sees NumPy's allocations): in all, and "extra" beyond the arrays the calls
-return (out, dx, dw, db), for convolutions also relative to one im2col matrix.  A last line times the CS231n naive loops once against the fast path.
+return (out, dx, dw, db), for convolutions also relative to one im2col matrix.  A last line times the CS231n naive loops once against the best of 11 fast runs.
 
 To benchmark another op, append a :class:`Case` to :data:`CASES` (see :func:`conv2d_case`).
 """
@@ -306,11 +306,15 @@ def run_case(case: Case, dtype, repeat, torch, pause, rng) -> dict:
 
 
 def run_naive(case: Case, dtype, rng) -> dict:
-    """Time the reference loops once against the median of a few fast runs, same inputs."""
+    """Time the reference loops once against the best of 11 fast runs, same inputs.
+
+    Best-of rather than median here: the naive loops are one long single-threaded run, while a
+    few-millisecond multi-threaded fast run can lose a whole scheduler slice on a shared machine.
+    """
     arrays = case.setup(dtype, rng)
     forward, backward = case.numcnn(arrays)
     _time_pair(forward, backward)
-    fast = statistics.median(sum(_time_pair(forward, backward)) for _ in range(5))
+    fast = min(sum(_time_pair(forward, backward)) for _ in range(11))
     naive = case.naive(arrays)
     start = time.perf_counter()
     naive()

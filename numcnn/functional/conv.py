@@ -117,8 +117,10 @@ _CACHE_BYTES = 8 << 20
 
 
 def _batch_chunks(n, per_sample_bytes):
-    """Batch ranges of about min(_CHUNK_BYTES, an eighth of the whole) bytes of columns each."""
-    target = min(_CHUNK_BYTES, n * per_sample_bytes // 8)
+    """Batch ranges of about min(_CHUNK_BYTES, max(a quarter of the whole, 2 MiB)) bytes of
+    columns each: few GEMM calls (each multi-threaded BLAS call synchronises its threads, which
+    is slow when the cores are shared) but never a second whole column matrix."""
+    target = min(_CHUNK_BYTES, max(n * per_sample_bytes // 4, 2 << 20))
     step = max(1, min(n, target // max(1, per_sample_bytes)))
     return [(start, min(n, start + step)) for start in range(0, n, step)]
 
