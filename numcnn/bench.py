@@ -7,7 +7,8 @@ PyTorch gets the same number of threads as numcnn's BLAS.  A row also gives the 
 (the direct algorithm's 2 * MACs per pass), that rate as a fraction of this machine's GEMM rate
 (measured here, same dtype), and the peak extra memory of one numcnn forward+backward
 (tracemalloc, which sees NumPy's allocations): in all, and "extra" beyond the arrays the calls
-return (out, dx, dw, db), for convolutions also relative to one im2col matrix.  A last line times the CS231n naive loops once against the best of 11 fast runs.
+return (out, dx, dw, db), for convolutions also relative to one im2col matrix.  A last line
+times the CS231n naive loops once against the best of 11 fast runs.
 
 To benchmark another op, append a :class:`Case` to :data:`CASES` (see :func:`conv2d_case`).
 """
