@@ -409,7 +409,7 @@ def write_plot(rows, path):
         import matplotlib.pyplot as plt
     except ImportError:
         raise UserError("--plot needs matplotlib: pip install 'numcnn[plot]'") from None
-    labels = [f"{r['op']}\n{r['shape']}" for r in rows]
+    labels = [f"{r['op']} {r['shape']}" for r in rows]
     ours = [r["numcnn_ms"] for r in rows]
     theirs = [r["torch_ms"] or 0.0 for r in rows]
     ypos = np.arange(len(rows))
@@ -424,7 +424,7 @@ def write_plot(rows, path):
     ax.legend()
     ax.set_title("numcnn vs PyTorch CPU")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
