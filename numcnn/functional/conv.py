@@ -125,6 +125,29 @@ def _batch_chunks(n, per_sample_bytes):
     return [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
+# OpenBLAS runs a GEMM with m * n * k at most 4 * 65536 on one thread.  When one sample's GEMM is
+# that small, numcnn issues one GEMM per sample (a single np.matmul over a stack of strided views,
+# no transposed copies) instead of one per chunk: a multi-threaded call on tiny matrices spends
+# its time synchronising threads, badly so when the cores are shared.
+_PER_SAMPLE_MNK = 4 * 65536
+
+
+def _per_sample(m, k, positions) -> bool:
+    return m * k * positions <= _PER_SAMPLE_MNK
+
+
+def _samples(a, groups):
+    """(nb, C, *spatial) -> (groups, nb, C/groups, prod(spatial)) view (``a`` C-contiguous per sample)."""
+    nb, c = a.shape[:2]
+    return a.reshape(nb, groups, c // groups, -1).transpose(1, 0, 2, 3)
+
+
+def _chunk_samples(cols, nb):
+    """(groups, K, nb * P) columns -> (groups, nb, K, P) view: sample n's K x P matrix, row stride nb * P."""
+    g, k, total = cols.shape
+    return cols.reshape(g, k, nb, total // nb).transpose(0, 2, 1, 3)
+
+
 def _to_gemm_layout(a, groups, buf):
     """(nb, C, *spatial) -> (groups, C/groups, nb * prod(spatial)) copied into ``buf``."""
     nb, c = a.shape[:2]
@@ -368,8 +391,12 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups):
     )
     grid = _Columns(region, kernel, (1,) * nd, tuple(dilation), in_spatial, groups, cacheable=False)
     dx = np.empty(x_shape, dtype=dout.dtype)
+    per_sample = _per_sample(cig, cog * kk, math.prod(in_spatial))
     out_buf = None
     for start, stop, cols in grid.chunks():
+        if per_sample:
+            np.matmul(w_t[:, None], _chunk_samples(cols, stop - start), out=_samples(dx[start:stop], groups))
+            continue
         if out_buf is None:
             out_buf = np.empty((groups, cig, cols.shape[-1]), dtype=dout.dtype)
         prod = np.matmul(w_t, cols, out=out_buf[:, :, : cols.shape[-1]])
@@ -394,8 +421,12 @@ def conv_nd(x, weight, stride, pads, dilation, groups):
         return _depthwise_forward(cols.xp, weight, stride, dilation, out_spatial), cols
     w_mat = weight.reshape(groups, c_out // groups, -1)
     out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
+    per_sample = _per_sample(w_mat.shape[1], w_mat.shape[2], math.prod(out_spatial))
     out_buf = None
     for start, stop, chunk in cols.chunks():
+        if per_sample:
+            np.matmul(w_mat[:, None], _chunk_samples(chunk, stop - start), out=_samples(out[start:stop], groups))
+            continue
         if out_buf is None:
             out_buf = np.empty((groups, c_out // groups, chunk.shape[-1]), dtype=x.dtype)
         prod = np.matmul(w_mat, chunk, out=out_buf[:, :, : chunk.shape[-1]])
@@ -409,6 +440,13 @@ def conv_nd_weight_grad(dout, cols, weight_shape, groups):
     if cols.depthwise:
         return _depthwise_weight_grad(dout, cols, weight_shape)
     dw = tmp = d_buf = None
+    cog, ckg = weight_shape[0] // groups, math.prod(weight_shape[1:])
+    if _per_sample(cog, ckg, math.prod(dout.shape[2:])):
+        dw = np.zeros((groups, cog, ckg), dtype=dout.dtype)
+        for start, stop, chunk in cols.chunks():
+            per = np.matmul(_samples(dout[start:stop], groups), _chunk_samples(chunk, stop - start).swapaxes(-1, -2))
+            dw += per.sum(axis=1)
+        return dw.reshape(weight_shape)
     for start, stop, chunk in cols.chunks():
         if d_buf is None:
             d_buf = np.empty(dout[start:stop].size, dtype=dout.dtype)
@@ -446,9 +484,19 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
         step = chunks[0][1] - chunks[0][0]
         d_buf = np.empty(step * c_out * positions, dtype=dout.dtype)
         cols_buf = np.empty(step * ck * positions, dtype=dout.dtype)
+        per_sample = _per_sample(w_t.shape[1], w_t.shape[2], positions)
         for start, stop in chunks:
-            d_mat = _to_gemm_layout(dout[start:stop], groups, d_buf)
-            dcols = np.matmul(w_t, d_mat, out=cols_buf[: ck * d_mat.shape[-1]].reshape(groups, -1, d_mat.shape[-1]))
+            nb = stop - start
+            dcols = cols_buf[: ck * nb * positions].reshape(groups, -1, nb * positions)
+            if per_sample:
+                d_samples = _samples(dout[start:stop], groups)
+                if pointwise:
+                    np.matmul(w_t[:, None], d_samples, out=_samples(dxp[start:stop], groups))
+                    continue
+                np.matmul(w_t[:, None], d_samples, out=_chunk_samples(dcols, nb))
+            else:
+                d_mat = _to_gemm_layout(dout[start:stop], groups, d_buf)
+                np.matmul(w_t, d_mat, out=dcols)
             if pointwise:
                 _from_gemm_layout(dxp[start:stop], dcols)
             else:
