@@ -257,10 +257,15 @@ def _banded_forward(xp, weight, stride, dilation, out_spatial):
     ho, wo = out_spatial
     rows = _row_windows(xp, weight.shape[2], stride[0], dilation[0], ho)
     band = _band_matrix(weight, c, wp, wo, stride[1], dilation[1])
-    prod = np.matmul(rows, band)  # (C, mult, N * Ho, Wo)
     mult = band.shape[1]
     out = np.empty((n, c * mult, ho, wo), dtype=xp.dtype)
-    np.copyto(out.reshape(n, c, mult, ho, wo), prod.reshape(c, mult, n, ho, wo).transpose(2, 0, 1, 3, 4))
+    # one (Ho x kH*Wp) @ (kH*Wp x Wo) GEMM per (channel, sample), written straight into NCHW:
+    # small enough for OpenBLAS to run each on one thread (no thread synchronisation per call)
+    np.matmul(
+        rows.reshape(c, n, 1, ho, -1),
+        band[:, None],
+        out=out.reshape(n, c, mult, ho, wo).transpose(1, 0, 2, 3, 4),
+    )
     return out
 
 
@@ -283,8 +288,9 @@ def _banded_input_grad(dout, weight, padded_shape, stride, dilation):
     kh = weight.shape[2]
     ho, wo = dout.shape[2:]
     band = _band_matrix(weight, c, wp, wo, stride[1], dilation[1])
-    dr = np.matmul(_dout_by_channel(dout, c), band.swapaxes(-1, -2))  # (C, mult, N * Ho, kH * Wp)
-    dr = (dr[:, 0] if dr.shape[1] == 1 else dr.sum(axis=1)).reshape(c, n, ho, kh, wp)
+    d = dout.reshape(n, c, -1, ho, wo).transpose(1, 0, 2, 3, 4)  # (C, N, mult, Ho, Wo) view
+    dr = np.matmul(d, band[:, None].swapaxes(-1, -2))  # (C, N, mult, Ho, kH * Wp), per (c, n)
+    dr = (dr[:, :, 0] if dr.shape[2] == 1 else dr.sum(axis=2)).reshape(c, n, ho, kh, wp)
     dxp = np.zeros(padded_shape, dtype=dout.dtype)
     for a in range(kh):
         start = a * dilation[0]
