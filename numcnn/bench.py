@@ -442,7 +442,9 @@ def add_parser(subparsers):
     p.add_argument("--repeat", type=int, default=5, help="timed repeats per row; medians are reported (default 5)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--threads", type=int, default=None, help="BLAS and PyTorch threads (default: numcnn's BLAS count)")
-    p.add_argument("--pause", type=float, default=0.05, help="seconds between numcnn and PyTorch blocks (default 0.05)")
+    p.add_argument("--pause", type=float, default=0.3,
+                   help="seconds between numcnn and PyTorch blocks, so the other side's BLAS/OpenMP threads "
+                        "have stopped spinning (OpenBLAS spins ~0.1 s after a call; default 0.3)")
     p.add_argument("--match", metavar="TEXT", help="only rows whose op or shape contains TEXT (e.g. 'g64')")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if it is installed")
     p.add_argument("--json", metavar="PATH", help="write rows, summary and machine description as JSON")
