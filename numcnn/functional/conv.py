@@ -476,6 +476,17 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
     kernel = tuple(weight.shape[2:])
     out_spatial = tuple(dout.shape[2:])
     padded_shape = tuple(x_shape[:2]) + tuple(size + lo + hi for size, (lo, hi) in zip(x_shape[2:], pads))
+    if _is_depthwise(c_in, groups) and c_out == c_in and nd == 2 and all(s == 1 for s in stride):
+        # stride-1 depthwise (multiplier 1): dx is the depthwise correlation of the padded dout
+        # with the flipped kernel, one banded forward pass with no scatter-adds
+        spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+        dpad = pad_constant(dout, tuple((sp, sp) for sp in spans))
+        region = dpad[(slice(None), slice(None)) + tuple(
+            slice(lo, lo + size + sp) for (lo, _), size, sp in zip(pads, x_shape[2:], spans)
+        )]
+        if _use_banded(region.shape, kernel):
+            flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
+            return _banded_forward(region, flipped, (1, 1), dilation, tuple(x_shape[2:]))
     if _is_depthwise(c_in, groups):
         dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)
     elif not _is_pointwise(kernel, stride, pads) and _correlate_dout(c_in, c_out, stride):
