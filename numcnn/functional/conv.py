@@ -1,9 +1,17 @@
 """Convolution, forward and backward, for 1, 2 and 3 spatial dimensions (one code path).
 
-The fast path is im2col + one GEMM per pass: the columns of the padded input, laid out
+The fast path is im2col + GEMM: the columns of the padded input, laid out
 (C * prod(kernel), N * prod(out)), are multiplied by the (C_out, C_in/groups * prod(kernel))
-weight matrix; grouped (and depthwise) convolutions are one batched matmul over the groups.
-The backward pass reuses the forward's columns for ``dw`` and folds ``dcols`` back with col2im.
+weight matrix; grouped convolutions are one batched matmul over the groups.  How it is walked,
+chosen by shape and measured on a 2-core machine (notes/perf.md):
+
+- the columns are rebuilt a batch chunk at a time into one reused buffer (kept whole from forward
+  to backward only when small), so no pass allocates a whole im2col matrix;
+- when one sample's GEMM is tiny, one GEMM per sample (a stack in a single np.matmul);
+- stride-1 dx is the correlation of the padded dout with the flipped weight (im2col + GEMM, no
+  col2im) when C_out <= C_in; otherwise W.T @ dout and a col2im by strided slice-adds;
+- depthwise 2-D convolutions are banded GEMMs per (channel, sample); other depthwise shapes sum
+  shifted slices; a pointwise 1x1 needs no col2im.
 """
 
 from __future__ import annotations
