@@ -2,7 +2,8 @@
 
 Each row times one op on one shape: numcnn and (when ``torch`` is importable) PyTorch are measured
 in the same process, in alternating blocks with a pause between them (BLAS and OpenMP worker
-threads keep spinning for a while after a call), and the medians of the repeats are reported
+threads keep spinning for a while after a call; each block first wakes its own threads with an
+untimed call), and the medians of the repeats are reported
 (and the ratio of the best repeats, steadier on a shared machine).
 PyTorch gets the same number of threads as numcnn's BLAS.  A row also gives the useful GFLOP/s
 (the direct algorithm's 2 * MACs per pass), that rate as a fraction of this machine's GEMM rate
@@ -417,9 +418,14 @@ def run_case(case: Case, dtype, repeat, torch, pause, rng) -> dict:
         _time_pair(*theirs)
     samples = {"numcnn": [], "torch": []}
     for _ in range(repeat):
+        # a block: one untimed call to wake this side's worker threads (asleep after the pause,
+        # as they never are in a training loop), one timed call, then a pause so its threads stop
+        # spinning before the other side runs
+        _time_pair(*ours)
         samples["numcnn"].append(_time_pair(*ours))
         time.sleep(pause)
         if theirs:
+            _time_pair(*theirs)
             samples["torch"].append(_time_pair(*theirs))
             time.sleep(pause)
     row = {"op": case.op, "shape": case.shape}
@@ -574,7 +580,9 @@ def add_parser(subparsers):
     p.add_argument("--repeat", type=int, default=5, help="timed repeats per row; medians are reported (default 5)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--threads", type=int, default=None, help="BLAS and PyTorch threads (default: numcnn's BLAS count)")
-    p.add_argument("--pause", type=float, default=0.05, help="seconds between numcnn and PyTorch blocks (default 0.05)")
+    p.add_argument("--pause", type=float, default=0.3,
+                   help="seconds between numcnn and PyTorch blocks, so the other side's BLAS/OpenMP threads "
+                        "have stopped spinning (OpenBLAS spins ~0.1 s after a call; default 0.3)")
     p.add_argument("--match", metavar="TEXT", help="only rows whose op or shape contains TEXT (e.g. 'g64')")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if it is installed")
     p.add_argument("--json", metavar="PATH", help="write rows, summary and machine description as JSON")

@@ -2,6 +2,7 @@
 
 The fast code picks a path by shape (depthwise shifted slices or banded GEMMs, pointwise 1x1,
 stride-1 dx as a correlation of dout, column matrices kept whole or rebuilt in batch chunks,
+one GEMM per sample or per chunk,
 max-pool without NaN handling and with it, backward by multiplication or by masked adds).  Each
 test forces a path with the module's thresholds and compares with a direct sum over kernel
 offsets written here from the definition (float64, exact up to summation order), or, for
@@ -129,8 +130,12 @@ def force(monkeypatch):
 # conv paths
 
 GEMM_MODES = {
-    "kept": dict(_CACHE_BYTES=1 << 40),
-    "chunked": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1),  # one sample per chunk: every chunk boundary
+    # columns kept whole or rebuilt per chunk (one sample per chunk: every chunk boundary), and
+    # GEMMs per sample (small layers) or one per chunk (large layers)
+    "kept-per-sample": dict(_CACHE_BYTES=1 << 40, _PER_SAMPLE_MNK=1 << 60),
+    "kept-per-chunk": dict(_CACHE_BYTES=1 << 40, _PER_SAMPLE_MNK=0),
+    "chunked-per-sample": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=1 << 60),
+    "chunked-per-chunk": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=0),
 }
 
 
@@ -190,20 +195,26 @@ def test_depthwise_paths_match_direct(force, banded, nd, c, mult, k, stride, pad
     dilation=st.integers(1, 2),
     chunked=st.booleans(),
     banded=st.booleans(),
+    per_sample=st.booleans(),
     seed=st.integers(0, 2**16),
 )
-def test_conv2d_random_configs_float64(n, groups, cg_in, cg_out, k, stride, pad, dilation, chunked, banded, seed):
-    saved = (conv_module._CACHE_BYTES, conv_module._CHUNK_BYTES, conv_module._BANDED_MAX_WIDTH)
+def test_conv2d_random_configs_float64(n, groups, cg_in, cg_out, k, stride, pad, dilation, chunked, banded,
+                                       per_sample, seed):
+    names = ("_CACHE_BYTES", "_CHUNK_BYTES", "_BANDED_MAX_WIDTH", "_PER_SAMPLE_MNK")
+    saved = {name: getattr(conv_module, name) for name in names}
     try:
         conv_module._CACHE_BYTES = 0 if chunked else 1 << 40
         conv_module._CHUNK_BYTES = 1 if chunked else 1 << 40
         conv_module._BANDED_MAX_WIDTH = 1 << 30 if banded else 0
+        conv_module._PER_SAMPLE_MNK = 1 << 60 if per_sample else 0
         x, w = conv_case(2, n, groups * cg_in, groups * cg_out, (k, k), (stride,) * 2, pad, (dilation,) * 2, groups, seed)
         check_conv(x, w, stride, pad, dilation, groups)
     finally:
-        conv_module._CACHE_BYTES, conv_module._CHUNK_BYTES, conv_module._BANDED_MAX_WIDTH = saved
+        for name, value in saved.items():
+            setattr(conv_module, name, value)
 
 
+@pytest.mark.parametrize("per_sample", [True, False], ids=["per-sample", "per-chunk"])
 @pytest.mark.parametrize(
     "c_in, c_out, k, stride, pad, groups, banded",
     [
@@ -215,8 +226,9 @@ def test_conv2d_random_configs_float64(n, groups, cg_in, cg_out, k, stride, pad,
         (8, 8, 3, 1, 1, 8, False),  # depthwise, shifted slices
     ],
 )
-def test_float32_paths_within_rounding_bound(force, c_in, c_out, k, stride, pad, groups, banded):
-    force(_BANDED_MAX_WIDTH=1 << 30 if banded else 0, _CHUNK_BYTES=4096, _CACHE_BYTES=0)
+def test_float32_paths_within_rounding_bound(force, c_in, c_out, k, stride, pad, groups, banded, per_sample):
+    force(_BANDED_MAX_WIDTH=1 << 30 if banded else 0, _CHUNK_BYTES=4096, _CACHE_BYTES=0,
+          _PER_SAMPLE_MNK=1 << 60 if per_sample else 0)
     rng = np.random.default_rng(c_in + c_out)
     x = rng.standard_normal((5, c_in, 13, 12)).astype(np.float32)
     w = rng.standard_normal((c_out, c_in // groups, k, k)).astype(np.float32)

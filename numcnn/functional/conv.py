@@ -1,9 +1,17 @@
 """Convolution, forward and backward, for 1, 2 and 3 spatial dimensions (one code path).
 
-The fast path is im2col + one GEMM per pass: the columns of the padded input, laid out
+The fast path is im2col + GEMM: the columns of the padded input, laid out
 (C * prod(kernel), N * prod(out)), are multiplied by the (C_out, C_in/groups * prod(kernel))
-weight matrix; grouped (and depthwise) convolutions are one batched matmul over the groups.
-The backward pass reuses the forward's columns for ``dw`` and folds ``dcols`` back with col2im.
+weight matrix; grouped convolutions are one batched matmul over the groups.  How it is walked,
+chosen by shape and measured on a 2-core machine (notes/perf.md):
+
+- the columns are rebuilt a batch chunk at a time into one reused buffer (kept whole from forward
+  to backward only when small), so no pass allocates a whole im2col matrix;
+- when one sample's GEMM is tiny, one GEMM per sample (a stack in a single np.matmul);
+- stride-1 dx is the correlation of the padded dout with the flipped weight (im2col + GEMM, no
+  col2im) when C_out <= C_in; otherwise W.T @ dout and a col2im by strided slice-adds;
+- depthwise 2-D convolutions are banded GEMMs per (channel, sample); other depthwise shapes sum
+  shifted slices; a pointwise 1x1 needs no col2im.
 """
 
 from __future__ import annotations
@@ -130,6 +138,29 @@ def _batch_chunks(n, per_sample_bytes):
     return [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
+# OpenBLAS runs a GEMM with m * n * k at most 4 * 65536 on one thread.  When one sample's GEMM is
+# that small, numcnn issues one GEMM per sample (a single np.matmul over a stack of strided views,
+# no transposed copies) instead of one per chunk: a multi-threaded call on tiny matrices spends
+# its time synchronising threads, badly so when the cores are shared.
+_PER_SAMPLE_MNK = 4 * 65536
+
+
+def _per_sample(m, k, positions) -> bool:
+    return m * k * positions <= _PER_SAMPLE_MNK
+
+
+def _samples(a, groups):
+    """(nb, C, *spatial) -> (groups, nb, C/groups, prod(spatial)) view (``a`` C-contiguous per sample)."""
+    nb, c = a.shape[:2]
+    return a.reshape(nb, groups, c // groups, -1).transpose(1, 0, 2, 3)
+
+
+def _chunk_samples(cols, nb):
+    """(groups, K, nb * P) columns -> (groups, nb, K, P) view: sample n's K x P matrix, row stride nb * P."""
+    g, k, total = cols.shape
+    return cols.reshape(g, k, nb, total // nb).transpose(0, 2, 1, 3)
+
+
 def _to_gemm_layout(a, groups, buf):
     """(nb, C, *spatial) -> (groups, C/groups, nb * prod(spatial)) copied into ``buf``."""
     nb, c = a.shape[:2]
@@ -239,10 +270,15 @@ def _banded_forward(xp, weight, stride, dilation, out_spatial):
     ho, wo = out_spatial
     rows = _row_windows(xp, weight.shape[2], stride[0], dilation[0], ho)
     band = _band_matrix(weight, c, wp, wo, stride[1], dilation[1])
-    prod = np.matmul(rows, band)  # (C, mult, N * Ho, Wo)
     mult = band.shape[1]
     out = np.empty((n, c * mult, ho, wo), dtype=xp.dtype)
-    np.copyto(out.reshape(n, c, mult, ho, wo), prod.reshape(c, mult, n, ho, wo).transpose(2, 0, 1, 3, 4))
+    # one (Ho x kH*Wp) @ (kH*Wp x Wo) GEMM per (channel, sample), written straight into NCHW:
+    # small enough for OpenBLAS to run each on one thread (no thread synchronisation per call)
+    np.matmul(
+        rows.reshape(c, n, 1, ho, -1),
+        band[:, None],
+        out=out.reshape(n, c, mult, ho, wo).transpose(1, 0, 2, 3, 4),
+    )
     return out
 
 
@@ -265,8 +301,9 @@ def _banded_input_grad(dout, weight, padded_shape, stride, dilation):
     kh = weight.shape[2]
     ho, wo = dout.shape[2:]
     band = _band_matrix(weight, c, wp, wo, stride[1], dilation[1])
-    dr = np.matmul(_dout_by_channel(dout, c), band.swapaxes(-1, -2))  # (C, mult, N * Ho, kH * Wp)
-    dr = (dr[:, 0] if dr.shape[1] == 1 else dr.sum(axis=1)).reshape(c, n, ho, kh, wp)
+    d = dout.reshape(n, c, -1, ho, wo).transpose(1, 0, 2, 3, 4)  # (C, N, mult, Ho, Wo) view
+    dr = np.matmul(d, band[:, None].swapaxes(-1, -2))  # (C, N, mult, Ho, kH * Wp), per (c, n)
+    dr = (dr[:, :, 0] if dr.shape[2] == 1 else dr.sum(axis=2)).reshape(c, n, ho, kh, wp)
     dxp = np.zeros(padded_shape, dtype=dout.dtype)
     for a in range(kh):
         start = a * dilation[0]
@@ -373,8 +410,12 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups):
     )
     grid = _Columns(region, kernel, (1,) * nd, tuple(dilation), in_spatial, groups, cacheable=False)
     dx = np.empty(x_shape, dtype=dout.dtype)
+    per_sample = _per_sample(cig, cog * kk, math.prod(in_spatial))
     out_buf = None
     for start, stop, cols in grid.chunks():
+        if per_sample:
+            np.matmul(w_t[:, None], _chunk_samples(cols, stop - start), out=_samples(dx[start:stop], groups))
+            continue
         if out_buf is None:
             out_buf = np.empty((groups, cig, cols.shape[-1]), dtype=dout.dtype)
         prod = np.matmul(w_t, cols, out=out_buf[:, :, : cols.shape[-1]])
@@ -399,8 +440,12 @@ def conv_nd(x, weight, stride, pads, dilation, groups):
         return _depthwise_forward(cols.xp, weight, stride, dilation, out_spatial), cols
     w_mat = weight.reshape(groups, c_out // groups, -1)
     out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
+    per_sample = _per_sample(w_mat.shape[1], w_mat.shape[2], math.prod(out_spatial))
     out_buf = None
     for start, stop, chunk in cols.chunks():
+        if per_sample:
+            np.matmul(w_mat[:, None], _chunk_samples(chunk, stop - start), out=_samples(out[start:stop], groups))
+            continue
         if out_buf is None:
             out_buf = np.empty((groups, c_out // groups, chunk.shape[-1]), dtype=x.dtype)
         prod = np.matmul(w_mat, chunk, out=out_buf[:, :, : chunk.shape[-1]])
@@ -414,6 +459,13 @@ def conv_nd_weight_grad(dout, cols, weight_shape, groups):
     if cols.depthwise:
         return _depthwise_weight_grad(dout, cols, weight_shape)
     dw = tmp = d_buf = None
+    cog, ckg = weight_shape[0] // groups, math.prod(weight_shape[1:])
+    if _per_sample(cog, ckg, math.prod(dout.shape[2:])):
+        dw = np.zeros((groups, cog, ckg), dtype=dout.dtype)
+        for start, stop, chunk in cols.chunks():
+            per = np.matmul(_samples(dout[start:stop], groups), _chunk_samples(chunk, stop - start).swapaxes(-1, -2))
+            dw += per.sum(axis=1)
+        return dw.reshape(weight_shape)
     for start, stop, chunk in cols.chunks():
         if d_buf is None:
             d_buf = np.empty(dout[start:stop].size, dtype=dout.dtype)
@@ -437,6 +489,17 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
     kernel = tuple(weight.shape[2:])
     out_spatial = tuple(dout.shape[2:])
     padded_shape = tuple(x_shape[:2]) + tuple(size + lo + hi for size, (lo, hi) in zip(x_shape[2:], pads))
+    if _is_depthwise(c_in, groups) and c_out == c_in and nd == 2 and all(s == 1 for s in stride):
+        # stride-1 depthwise (multiplier 1): dx is the depthwise correlation of the padded dout
+        # with the flipped kernel, one banded forward pass with no scatter-adds
+        spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+        dpad = pad_constant(dout, tuple((sp, sp) for sp in spans))
+        region = dpad[(slice(None), slice(None)) + tuple(
+            slice(lo, lo + size + sp) for (lo, _), size, sp in zip(pads, x_shape[2:], spans)
+        )]
+        if _use_banded(region.shape, kernel):
+            flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
+            return _banded_forward(region, flipped, (1, 1), dilation, tuple(x_shape[2:]))
     if _is_depthwise(c_in, groups):
         dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)
     elif not _is_pointwise(kernel, stride, pads) and _correlate_dout(c_in, c_out, stride):
@@ -451,9 +514,19 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
         step = chunks[0][1] - chunks[0][0]
         d_buf = np.empty(step * c_out * positions, dtype=dout.dtype)
         cols_buf = np.empty(step * ck * positions, dtype=dout.dtype)
+        per_sample = _per_sample(w_t.shape[1], w_t.shape[2], positions)
         for start, stop in chunks:
-            d_mat = _to_gemm_layout(dout[start:stop], groups, d_buf)
-            dcols = np.matmul(w_t, d_mat, out=cols_buf[: ck * d_mat.shape[-1]].reshape(groups, -1, d_mat.shape[-1]))
+            nb = stop - start
+            dcols = cols_buf[: ck * nb * positions].reshape(groups, -1, nb * positions)
+            if per_sample:
+                d_samples = _samples(dout[start:stop], groups)
+                if pointwise:
+                    np.matmul(w_t[:, None], d_samples, out=_samples(dxp[start:stop], groups))
+                    continue
+                np.matmul(w_t[:, None], d_samples, out=_chunk_samples(dcols, nb))
+            else:
+                d_mat = _to_gemm_layout(dout[start:stop], groups, d_buf)
+                np.matmul(w_t, d_mat, out=dcols)
             if pointwise:
                 _from_gemm_layout(dxp[start:stop], dcols)
             else:
