@@ -280,6 +280,7 @@ def _class_images(n, rng, templates):
     return templates[y] + 2.0 * rng.standard_normal((n,) + templates.shape[1:]), y
 
 
+@pytest.mark.slow
 def test_three_layer_convnet_overfits_100_samples(tmp_path):
     """The notebook's sanity check: 100 training images, Adam 1e-3, batch 50, 15 epochs ->
     >= 95% training accuracy.  Synthetic images: a fixed random pattern per class plus noise."""
