@@ -1,6 +1,30 @@
 """Layers as modules, with PyTorch's names and constructor signatures; thin wrappers over
 ``numcnn.functional``."""
 
+from . import init
+from .activation import LeakyReLU, ReLU
+from .dropout import Dropout
+from .flatten import Flatten
+from .linear import Identity, Linear
+from .loss import CrossEntropyLoss
 from .module import Module, Parameter, Sequential
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
 
-__all__ = ["Module", "Parameter", "Sequential"]
+__all__ = [
+    "Module",
+    "Parameter",
+    "Sequential",
+    "init",
+    "Linear",
+    "Identity",
+    "ReLU",
+    "LeakyReLU",
+    "Dropout",
+    "Flatten",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "LayerNorm",
+    "GroupNorm",
+    "CrossEntropyLoss",
+]

@@ -55,6 +55,10 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError("call Module.__init__() before assigning attributes")
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            # reassigning a buffer (BatchNorm's new running statistics) keeps it a buffer
+            object.__setattr__(self, name, value)
+            return
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
         if isinstance(value, Parameter):
@@ -125,6 +129,41 @@ class Module:
                 if value is not None:
                     yield (f"{name}.{bname}" if name else bname), value
 
+    def num_parameters(self, trainable_only: bool = True) -> int:
+        """Total number of scalar parameters (plus buffers' elements if ``trainable_only`` is False)."""
+        total = sum(p.data.size for p in self.parameters())
+        if not trainable_only:
+            total += sum(np.size(b) for _, b in self.named_buffers())
+        return int(total)
+
+    def to(self, dtype) -> "Module":
+        """Cast every parameter and floating buffer to ``dtype`` in place (like ``model.double()``);
+        gradients are dropped.  Returns ``self``."""
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+        for module in self.modules():
+            for param in module._parameters.values():
+                param.data = param.data.astype(dtype)
+                param.grad = None
+            for bname in module._buffers:
+                value = getattr(module, bname)
+                if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+                    object.__setattr__(module, bname, value.astype(dtype))
+        return self
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    def _cached(self, cache):
+        """The forward cache a backward pass needs, or a clear error if forward has not run."""
+        if cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
+        return cache
+
     def zero_grad(self) -> None:
         for param in self.parameters():
             param.grad = None
@@ -142,14 +181,21 @@ class Module:
                     state[prefix + bname] = np.array(value, copy=True)
         return state
 
-    # Keys PyTorch writes that numcnn has no use for; accepted and ignored on load.
-    _IGNORED_KEYS = ("num_batches_tracked",)
+    # Keys that may be absent from, or present in, either side without counting as missing or
+    # unexpected: BatchNorm's counter, which older PyTorch checkpoints lack and only momentum=None
+    # uses.
+    _OPTIONAL_KEYS = ("num_batches_tracked",)
 
     def load_state_dict(self, state, strict: bool = True) -> None:
-        """Load arrays by key; shapes must match.  Parameters take the loaded arrays' dtype."""
+        """Load arrays by key; shapes must match.  Parameters take the loaded arrays' dtype.
+
+        ``strict``: every key must match (missing and unexpected keys are named in a KeyError).
+        ``num_batches_tracked`` is optional on both sides.
+        """
         own = self.state_dict()
-        given = {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in self._IGNORED_KEYS}
-        missing = [k for k in own if k not in given]
+        optional = lambda k: k.rsplit(".", 1)[-1] in self._OPTIONAL_KEYS  # noqa: E731
+        given = {k: v for k, v in state.items() if k in own or not optional(k)}
+        missing = [k for k in own if k not in given and not optional(k)]
         unexpected = [k for k in given if k not in own]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")

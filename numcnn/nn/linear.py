@@ -1,0 +1,66 @@
+"""``Linear``: a fully connected layer over :func:`numcnn.functional.linear_forward`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..functional.linear import linear_backward, linear_forward
+from .init import kaiming_uniform, uniform_bias
+from .module import Module, Parameter
+
+__all__ = ["Linear", "Identity"]
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias``, as ``torch.nn.Linear``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool
+    dtype : numpy dtype, default float32
+
+    Attributes
+    ----------
+    weight : Parameter, shape (out_features, in_features)
+        PyTorch's default init, U(-1/sqrt(in_features), 1/sqrt(in_features)).
+    bias : Parameter, shape (out_features,), or None
+        Same init.
+
+    Shapes: x (N, *, in_features) -> (N, *, out_features).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32):
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.weight = Parameter(kaiming_uniform((out_features, in_features), in_features, dtype))
+        self.register_parameter("bias", Parameter(uniform_bias(out_features, in_features, dtype)) if bias else None)
+        self._cache = None
+
+    def forward(self, x):
+        out, self._cache = linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = linear_backward(dout, self._cached(self._cache))
+        self.weight.accumulate(dw)
+        if self.bias is not None:
+            self.bias.accumulate(db)
+        return dx
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Identity(Module):
+    """Passes its input through (a placeholder layer, as ``torch.nn.Identity``)."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dout):
+        return dout

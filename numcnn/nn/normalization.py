@@ -1,0 +1,226 @@
+"""Batch normalisation modules: ``BatchNorm1d``, ``BatchNorm2d``, ``BatchNorm3d`` (PyTorch's
+train/eval semantics and state-dict keys), plus ``LayerNorm`` and ``GroupNorm``."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..functional.normalization import (
+    batch_norm_backward,
+    batch_norm_forward,
+    group_norm_backward,
+    group_norm_forward,
+    layer_norm_backward,
+    layer_norm_forward,
+)
+from .module import Module, Parameter
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d/2d/3d; they differ only in the input dimensions they accept."""
+
+    _ndims: tuple = ()
+    _layout: str = ""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype=np.float32,
+    ):
+        super().__init__()
+        self.num_features = _check_positive_int(num_features, "num_features")
+        self.eps = float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        if self.affine:
+            self.weight = Parameter(np.ones(num_features, dtype=dtype))
+            self.bias = Parameter(np.zeros(num_features, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self._cache = None
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean = np.zeros_like(self.running_mean)
+            self.running_var = np.ones_like(self.running_var)
+            self.num_batches_tracked = np.array(0, dtype=np.int64)
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        if x.ndim not in self._ndims:
+            raise ValueError(f"{type(self).__name__} expects x of shape {self._layout}, got shape {x.shape}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}) got x with {x.shape[1]} channels (shape {x.shape})"
+            )
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked = self.num_batches_tracked + 1
+            if self.momentum is None:  # cumulative moving average, as PyTorch
+                momentum = 1.0 / float(self.num_batches_tracked)
+        # PyTorch: batch statistics while training, and always when there are no running stats
+        use_batch_stats = self.training or self.running_mean is None
+        track = not self.training or self.track_running_stats
+        out, cache = batch_norm_forward(
+            x,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            None if self.weight is None else self.weight.data,
+            None if self.bias is None else self.bias.data,
+            training=use_batch_stats,
+            momentum=momentum,
+            eps=self.eps,
+        )
+        if use_batch_stats and track and self.running_mean is not None:
+            self.running_mean = cache.running_mean
+            self.running_var = cache.running_var
+        self._cache = cache
+        return out
+
+    def backward(self, dout):
+        dx, dweight, dbias = batch_norm_backward(dout, self._cached(self._cache))
+        if self.affine:
+            self.weight.accumulate(dweight)
+            self.bias.accumulate(dbias)
+        return dx
+
+    def extra_repr(self):
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over (N, C) or (N, C, L) inputs, per channel C; see :class:`BatchNorm2d`."""
+
+    _ndims = (2, 3)
+    _layout = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch norm over (N, C, H, W) inputs, per channel, as ``torch.nn.BatchNorm2d``.
+
+    Training mode: normalise with the batch mean and biased variance; update
+    ``running_mean``/``running_var`` (buffers) with ``momentum`` and the UNBIASED variance;
+    ``momentum=None`` uses the cumulative average over ``num_batches_tracked``.  Eval mode:
+    normalise with the running statistics.  ``track_running_stats=False``: batch statistics
+    always.
+
+    Parameters
+    ----------
+    num_features : int
+        C.
+    eps : float
+    momentum : float or None
+    affine : bool
+        Learnable ``weight`` (ones) and ``bias`` (zeros), shape (C,).
+    track_running_stats : bool
+    dtype : numpy dtype, default float32
+    """
+
+    _ndims = (4,)
+    _layout = "(N, C, H, W)"
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch norm over (N, C, D, H, W) inputs, per channel; see :class:`BatchNorm2d`."""
+
+    _ndims = (5,)
+    _layout = "(N, C, D, H, W)"
+
+
+class LayerNorm(Module):
+    """Normalise over the trailing ``normalized_shape`` dimensions, as ``torch.nn.LayerNorm``."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, dtype=np.float32):
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.eps = float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+            self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self._cache = None
+
+    def forward(self, x):
+        w = None if self.weight is None else self.weight.data
+        b = None if self.bias is None else self.bias.data
+        out, self._cache = layer_norm_forward(x, self.normalized_shape, w, b, self.eps)
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = layer_norm_backward(dout, self._cached(self._cache))
+        if self.elementwise_affine:
+            self.weight.accumulate(dw)
+            self.bias.accumulate(db)
+        return dx
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class GroupNorm(Module):
+    """Normalise groups of channels per sample, as ``torch.nn.GroupNorm``."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, dtype=np.float32):
+        super().__init__()
+        self.num_groups = _check_positive_int(num_groups, "num_groups")
+        self.num_channels = _check_positive_int(num_channels, "num_channels")
+        if self.num_channels % self.num_groups:
+            raise ValueError(f"num_channels={num_channels} must be divisible by num_groups={num_groups}")
+        self.eps = float(eps)
+        self.affine = bool(affine)
+        if self.affine:
+            self.weight = Parameter(np.ones(num_channels, dtype=dtype))
+            self.bias = Parameter(np.zeros(num_channels, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self._cache = None
+
+    def forward(self, x):
+        w = None if self.weight is None else self.weight.data
+        b = None if self.bias is None else self.bias.data
+        out, self._cache = group_norm_forward(x, self.num_groups, w, b, self.eps)
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = group_norm_backward(dout, self._cached(self._cache))
+        if self.affine:
+            self.weight.accumulate(dw)
+            self.bias.accumulate(db)
+        return dx
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
