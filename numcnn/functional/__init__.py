@@ -21,6 +21,14 @@ from .normalization import (
     layer_norm_backward,
     layer_norm_forward,
 )
+from .avg_pool import (
+    avg_pool1d_backward,
+    avg_pool1d_forward,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    avg_pool3d_backward,
+    avg_pool3d_forward,
+)
 from .pool import (
     max_pool1d_backward,
     max_pool1d_forward,
@@ -60,4 +68,10 @@ __all__ = [
     "cross_entropy",
     "softmax",
     "log_softmax",
+    "avg_pool1d_forward",
+    "avg_pool1d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "avg_pool3d_forward",
+    "avg_pool3d_backward",
 ]

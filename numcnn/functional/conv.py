@@ -24,6 +24,7 @@ from ._window import (
     im2col,
     pad_constant,
 )
+from .padding import check_mode_pads, check_padding_mode, pad_mode, pad_mode_adjoint
 
 __all__ = [
     "conv1d_forward",
@@ -50,6 +51,10 @@ class ConvCache:
     pads: tuple
     groups: int
     out_shape: tuple  # full output shape (N, C_out, *spatial)
+    # padding_mode other than 'zeros': the input was padded explicitly by mode_pads (then x_shape
+    # is the padded shape and pads are zero); backward folds the gradient back with the adjoint.
+    padding_mode: str = "zeros"
+    mode_pads: tuple = ()
 
 
 def _check_conv_args(x, weight, bias, stride, padding, dilation, groups, nd):
@@ -144,11 +149,17 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
     return np.ascontiguousarray(dxp[unpad])
 
 
-def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd):
+def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd, padding_mode="zeros"):
+    padding_mode = check_padding_mode(padding_mode)
     kernel, stride, dilation, pads, groups = _check_conv_args(
         x, weight, bias, stride, padding, dilation, groups, nd
     )
     conv_output_shape(x.shape[2:], kernel, stride, dilation, pads)  # raises if no output
+    mode_pads = ()
+    if padding_mode != "zeros" and any(lo or hi for lo, hi in pads):
+        # As torch.nn.Conv*d: pad explicitly with the mode, then convolve without padding.
+        check_mode_pads(x.shape[2:], pads, padding_mode)
+        x, mode_pads, pads = pad_mode(x, pads, padding_mode), pads, ((0, 0),) * nd
     out, cols = conv_nd(x, weight, stride, pads, dilation, groups)
     if bias is not None:
         out += bias.reshape((1, -1) + (1,) * nd)
@@ -162,6 +173,8 @@ def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd):
         pads=pads,
         groups=groups,
         out_shape=out.shape,
+        padding_mode=padding_mode if mode_pads else "zeros",
+        mode_pads=mode_pads,
     )
     return out, cache
 
@@ -176,10 +189,12 @@ def _conv_backward(dout, cache: ConvCache):
     dx = conv_nd_input_grad(
         dout, cache.weight, cache.x_shape, cache.stride, cache.pads, cache.dilation, cache.groups
     )
+    if cache.mode_pads:
+        dx = pad_mode_adjoint(dx, cache.mode_pads, cache.padding_mode)
     return dx, dw, db
 
 
-def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """2-D convolution (cross-correlation, as in PyTorch), forward pass.
 
     Parameters
@@ -193,6 +208,10 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         an odd total goes to the bottom/right, as in PyTorch.
     groups : int
         Split channels into ``groups`` independent convolutions (``groups == C_in`` is depthwise).
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular'}
+        What the padding holds, as ``torch.nn.Conv2d(padding_mode=...)``: the input is padded with
+        the mode, then convolved without padding; the backward pass folds the padding's gradient
+        back onto the input.  'reflect' needs padding < the input size, 'circular' <= it.
 
     Returns
     -------
@@ -212,7 +231,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     >>> float(out[0, 0, 1, 1]), float(out[0, 0, 0, 0])
     (9.0, 4.0)
     """
-    return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=2)
+    return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=2, padding_mode=padding_mode)
 
 
 def conv2d_backward(dout, cache):
@@ -234,9 +253,9 @@ def conv2d_backward(dout, cache):
     return _conv_backward(dout, cache)
 
 
-def conv1d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv1d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """1-D convolution: x (N, C_in, L), weight (C_out, C_in / groups, kL); see :func:`conv2d_forward`."""
-    return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=1)
+    return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=1, padding_mode=padding_mode)
 
 
 def conv1d_backward(dout, cache):
@@ -244,9 +263,9 @@ def conv1d_backward(dout, cache):
     return _conv_backward(dout, cache)
 
 
-def conv3d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv3d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """3-D convolution: x (N, C_in, D, H, W), weight (C_out, C_in / groups, kD, kH, kW); see :func:`conv2d_forward`."""
-    return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=3)
+    return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=3, padding_mode=padding_mode)
 
 
 def conv3d_backward(dout, cache):

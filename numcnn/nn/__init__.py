@@ -9,6 +9,8 @@ from .linear import Identity, Linear
 from .loss import CrossEntropyLoss
 from .module import Module, Parameter, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
+from .conv import Conv1d, Conv2d, Conv3d
+from .pooling import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
 
 __all__ = [
     "Module",
@@ -27,4 +29,13 @@ __all__ = [
     "LayerNorm",
     "GroupNorm",
     "CrossEntropyLoss",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
 ]

@@ -1,0 +1,144 @@
+"""Convolution modules: ``Conv1d``, ``Conv2d``, ``Conv3d`` with PyTorch's constructor signatures,
+parameter names (``weight``, ``bias``) and default initialisation; thin wrappers over
+``numcnn.functional``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import functional as F
+from ..functional._window import as_tuple
+from ..functional.padding import check_padding_mode
+from . import init
+from .module import Module, Parameter
+
+__all__ = ["Conv1d", "Conv2d", "Conv3d"]
+
+
+def check_dtype(module: Module, x, param: Parameter) -> None:
+    """A module casts nothing silently: the input must have its parameters' dtype."""
+    if isinstance(x, np.ndarray) and x.dtype != param.data.dtype:
+        raise TypeError(
+            f"{type(module).__name__}: input dtype {x.dtype} does not match the parameters' dtype "
+            f"{param.data.dtype}; cast the input (x.astype(np.{param.data.dtype})) or build/load the "
+            f"module in {x.dtype}"
+        )
+
+
+def check_cache(module: Module, cache) -> None:
+    if cache is None:
+        raise RuntimeError(f"{type(module).__name__}.backward called before forward")
+
+
+class _ConvNd(Module):
+    _nd = 2
+    _forward = staticmethod(F.conv2d_forward)
+    _backward = staticmethod(F.conv2d_backward)
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        dtype=np.float32,
+    ):
+        super().__init__()
+        nd = self._nd
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"groups={groups} must be positive and divide in_channels={in_channels} and "
+                f"out_channels={out_channels}"
+            )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
+        self.stride = as_tuple(stride, nd, "stride", minimum=1)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding must be 'valid', 'same' or ints, got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = as_tuple(padding, nd, "padding", minimum=0)
+        self.dilation = as_tuple(dilation, nd, "dilation", minimum=1)
+        self.groups = groups
+        self.padding_mode = check_padding_mode(padding_mode)
+        fan_in = in_channels // groups * math.prod(self.kernel_size)
+        shape = (out_channels, in_channels // groups) + self.kernel_size
+        self.weight = Parameter(init.kaiming_uniform(shape, fan_in, dtype))
+        self.register_parameter("bias", Parameter(init.uniform_bias(out_channels, fan_in, dtype)) if bias else None)
+        self._cache = None
+
+    def forward(self, x):
+        check_dtype(self, x, self.weight)
+        out, self._cache = self._forward(
+            x,
+            self.weight.data,
+            None if self.bias is None else self.bias.data,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            padding_mode=self.padding_mode,
+        )
+        return out
+
+    def backward(self, dout):
+        check_cache(self, self._cache)
+        dx, dw, db = self._backward(dout, self._cache)
+        self.weight.accumulate(dw)
+        if self.bias is not None:
+            self.bias.accumulate(db)
+        return dx
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._nd:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._nd:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C_in, L); weight (C_out, C_in/groups, kL).  See ``torch.nn.Conv1d``."""
+
+    _nd = 1
+    _forward = staticmethod(F.conv1d_forward)
+    _backward = staticmethod(F.conv1d_backward)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C_in, H, W); weight (C_out, C_in/groups, kH, kW).
+
+    ``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+    bias=True, padding_mode='zeros', dtype=np.float32)``, initialised as PyTorch does
+    (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels/groups * kH * kW).
+    """
+
+    _nd = 2
+    _forward = staticmethod(F.conv2d_forward)
+    _backward = staticmethod(F.conv2d_backward)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C_in, D, H, W); weight (C_out, C_in/groups, kD, kH, kW).  See ``torch.nn.Conv3d``."""
+
+    _nd = 3
+    _forward = staticmethod(F.conv3d_forward)
+    _backward = staticmethod(F.conv3d_backward)
