@@ -147,12 +147,19 @@ def _make_dtype(spec, align=False, copy=False):
     return dtype
 
 
+def _latin1_bytes(text, encoding="latin1"):
+    # Python 3 writes bytes into protocol-2 pickles as ``_codecs.encode(str, 'latin1')``.
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("only latin-1 str -> bytes conversion is allowed")
+    return text.encode("latin1")
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Builds builtin containers, strings, numbers and numeric NumPy arrays, nothing else.
 
     A pickle names the callables it wants run; ``find_class`` is the only door to them.  Here it
-    opens onto two harmless stand-ins (array and dtype construction, object dtypes refused), so a
-    crafted file cannot reach ``os.system`` or anything else.
+    opens onto harmless stand-ins (array and dtype construction with object dtypes refused, and
+    latin-1 text to bytes), so a crafted file cannot reach ``os.system`` or anything else.
     """
 
     _ALLOWED = {
@@ -160,6 +167,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct_ndarray,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): _make_dtype,
+        ("_codecs", "encode"): _latin1_bytes,
     }
 
     def find_class(self, module, name):
