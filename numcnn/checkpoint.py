@@ -19,6 +19,7 @@ import io
 import json
 import os
 import tempfile
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def load_checkpoint(path) -> tuple[dict, dict, dict]:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
         document = json.loads(str(arrays.pop(META_KEY)[()]))
-    except (OSError, ValueError, KeyError, zlib.error, EOFError) as exc:
+    except (OSError, ValueError, KeyError, zlib.error, EOFError, zipfile.BadZipFile) as exc:
         raise UserError(f"{path}: not a readable numcnn checkpoint ({exc})") from exc
     if document.get("format") != FORMAT:
         raise UserError(f"{path}: unknown checkpoint format {document.get('format')!r}")

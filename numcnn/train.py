@@ -376,24 +376,27 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = _progress(data.num_batches(config.batch_size), f"epoch {epoch}/{config.epochs}", quiet)
+    # A diverging run overflows before its loss turns non-finite; that is reported as a
+    # UserError below, so NumPy's overflow warnings would only be noise.
     try:
-        for i, (xb, yb) in enumerate(data.batches(config.batch_size, rng)):
-            logits = model(xb)
-            loss, dlogits = cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
-            if not math.isfinite(loss):
-                raise UserError(
-                    f"training diverged: the loss became {loss} at epoch {epoch}, batch {i + 1}; "
-                    f"try a lower --lr (now {current_lr(optimizer):g})"
-                )
-            model.zero_grad()
-            model.backward(dlogits)
-            optimizer.step()
-            total_loss += float(loss) * len(yb)
-            correct += int(np.sum(np.argmax(logits, axis=1) == yb))
-            seen += len(yb)
-            bar.update(1)
-            if i % 10 == 0:
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i, (xb, yb) in enumerate(data.batches(config.batch_size, rng)):
+                logits = model(xb)
+                loss, dlogits = cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+                if not math.isfinite(loss):
+                    raise UserError(
+                        f"training diverged: the loss became {loss} at epoch {epoch}, batch {i + 1}; "
+                        f"try a lower --lr (now {current_lr(optimizer):g})"
+                    )
+                model.zero_grad()
+                model.backward(dlogits)
+                optimizer.step()
+                total_loss += float(loss) * len(yb)
+                correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+                seen += len(yb)
+                bar.update(1)
+                if i % 10 == 0:
+                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
     finally:
         bar.close()
     return total_loss / seen, correct / seen

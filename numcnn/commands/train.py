@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
 
@@ -105,12 +106,19 @@ def run_command(args) -> int:
                 "(only --epochs, --data-dir and --quiet may be given)"
             )
         out = Path(args.resume)
-        metrics = resume(out, epochs=args.epochs, data_dir=args.data_dir, quiet=args.quiet)
+        job = lambda: resume(out, epochs=args.epochs, data_dir=args.data_dir, quiet=args.quiet)  # noqa: E731
     else:
         values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name, None) is not None}
         config = TrainConfig(**values)
         out = Path(args.out) if args.out else _default_out(config)
-        metrics = train(config, out, overwrite=args.force, quiet=args.quiet)
+        job = lambda: train(config, out, overwrite=args.force, quiet=args.quiet)  # noqa: E731
+    try:
+        metrics = job()
+    except KeyboardInterrupt:
+        if (out / "run.json").is_file():
+            print(f"numcnn train: interrupted; continue with: numcnn train --resume {out}", file=sys.stderr)
+            return 130
+        raise
     if args.quiet and metrics.get("finished", True):
         print(f"test accuracy {metrics['test_accuracy']:.4f}  ->  {out}")
     return 0

@@ -15,6 +15,7 @@ import gzip
 import io
 import os
 import pickle
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def read_digits() -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(DIGITS_PATH, allow_pickle=False) as f:
             images, labels = f["images"], f["labels"]
-    except (OSError, KeyError, ValueError, zlib.error) as exc:
+    except (OSError, KeyError, ValueError, zlib.error, zipfile.BadZipFile) as exc:
         raise UserError(f"the built-in digits file {DIGITS_PATH} is missing or damaged ({exc}); reinstall numcnn") from exc
     return images[:, None, :, :], labels.astype(np.int64)
 
@@ -242,7 +243,7 @@ def read_npz(path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, zlib.error, EOFError) as exc:
+    except (OSError, ValueError, zlib.error, EOFError, zipfile.BadZipFile) as exc:
         raise UserError(f"{path}: not a readable .npz file ({exc})") from exc
     if "x" not in arrays or "y" not in arrays:
         raise UserError(f"{path}: the .npz must hold arrays 'x' and 'y', it holds {sorted(arrays)}")
