@@ -244,6 +244,8 @@ def resume(run_dir, *, epochs: int | None = None, data_dir=None, quiet: bool = F
         config = TrainConfig(**saved)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"--resume {run_dir}: unreadable {RUN_FILE} ({exc})") from exc
+    for stale in run_dir.glob(".*.tmp"):  # left by a process killed in the middle of a write
+        stale.unlink()
     checkpoint = None
     if (run_dir / CHECKPOINT).is_file():
         checkpoint = load_checkpoint(run_dir / CHECKPOINT)
