@@ -44,9 +44,14 @@ def plot_curves(history: list[dict], path) -> bool:
         return False
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    def column(key, scale=1.0):
+        return [np.nan if row.get(key) is None else scale * row[key] for row in history]
+
     for split, style in (("train", "-o"), ("val", "-s")):
-        ax_loss.plot(epochs, [row[f"{split}_loss"] for row in history], style, ms=3, label=split)
-        ax_acc.plot(epochs, [100 * row[f"{split}_accuracy"] for row in history], style, ms=3, label=split)
+        if all(row.get(f"{split}_loss") is None for row in history):
+            continue
+        ax_loss.plot(epochs, column(f"{split}_loss"), style, ms=3, label=split)
+        ax_acc.plot(epochs, column(f"{split}_accuracy", 100.0), style, ms=3, label=split)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):

@@ -22,6 +22,7 @@ A run folder holds::
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shutil
 import sys
@@ -238,8 +239,6 @@ def resume(run_dir, *, epochs: int | None = None, data_dir=None, quiet: bool = F
     if not (run_dir / RUN_FILE).is_file():
         raise UserError(f"--resume {run_dir}: not a numcnn run folder (no {RUN_FILE})")
     try:
-        import json
-
         saved = json.loads((run_dir / RUN_FILE).read_text())["config"]
         config = TrainConfig(**saved)
     except (ValueError, KeyError, TypeError) as exc:
@@ -331,8 +330,8 @@ def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_af
             "epoch": epoch,
             "train_loss": train_loss,
             "train_accuracy": train_acc,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
+            "val_loss": val_loss if has_val else None,
+            "val_accuracy": val_acc if has_val else None,
             "lr": lr,
             "seconds": epoch_seconds,
         }
@@ -415,7 +414,7 @@ def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say
     metrics = {
         "test_accuracy": test_acc,
         "test_loss": test_loss,
-        "best_val_accuracy": meta["best_val_accuracy"],
+        "best_val_accuracy": meta["best_val_accuracy"] if len(splits.val) else None,
         "best_epoch": meta["best_epoch"],
         "epochs": meta["epoch"],
         "stopped_early": meta["stopped_early"],
@@ -431,8 +430,9 @@ def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say
     from . import plots
 
     written = plots.plot_run(run_dir, meta["history"], model)
+    best = f"val {meta['best_val_accuracy']:.2%}" if len(splits.val) else "by training accuracy: no validation set"
     say(
-        f"test accuracy {test_acc:.2%} (best epoch {meta['best_epoch']}, val {meta['best_val_accuracy']:.2%}); "
+        f"test accuracy {test_acc:.2%} (best epoch {meta['best_epoch']}, {best}); "
         f"{meta['seconds']:.1f}s training; wrote {run_dir}/metrics.json"
         + (f", {', '.join(written)}" if written else " (install matplotlib for curves.png and filters.png)")
     )

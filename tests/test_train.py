@@ -233,3 +233,10 @@ def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch)
     monkeypatch.undo()
     atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new" and os.listdir(tmp_path) == ["f.json"]
+
+
+def test_no_validation_set(tmp_path, data):
+    metrics = train(config(data, epochs=2, val_size=0), tmp_path / "r", quiet=True)
+    assert metrics["best_val_accuracy"] is None and metrics["epochs"] == 2
+    history = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert history[0]["val_loss"] is None and history[0]["train_loss"] > 0
