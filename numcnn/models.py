@@ -39,27 +39,30 @@ def _activation(name: str) -> nn.Module:
     raise UserError(f"unknown activation {name!r}; choose relu or leaky_relu")
 
 
-def lenet5(input_shape=(1, 28, 28), num_classes: int = 10, *, channels=(6, 16), hidden=(120, 84), activation="relu"):
+def lenet5(input_shape=(1, 28, 28), num_classes: int = 10, *, channels=None, hidden=(120, 84), activation="relu"):
     """LeNet-5 as in the common PyTorch version: conv5x5(6)-act-maxpool2-conv5x5(16)-act-maxpool2-
     fc120-act-fc84-act-fc(num_classes), adapted to the input size.
 
     - 28x28 inputs (MNIST) get ``padding=2`` on the first conv, as in LeCun's 32x32 input:
       28 -> 28 -> 14 -> 10 -> 5, so the classifier sees 16*5*5 = 400 features.
     - 32x32 (CIFAR-10) needs no padding: 32 -> 28 -> 14 -> 10 -> 5.
-    - Inputs smaller than 28 (the 8x8 digits) use 3x3 "same" convolutions: 8 -> 8 -> 4 -> 4 -> 2,
-      so the classifier sees 16*2*2 = 64 features.
+    - Inputs smaller than 28 (the 8x8 digits) use 3x3 "same" convolutions with 16 and 32 filters
+      (6 and 16 leave too little capacity at 8x8: ~97.5% instead of ~99% test accuracy on the
+      built-in digits): 8 -> 8 -> 4 -> 4 -> 2, so the classifier sees 32*2*2 = 128 features.
 
     Parameters
     ----------
     input_shape : (C, H, W)
     num_classes : int
-    channels : (int, int)
-        Filters of the two conv layers.
+    channels : (int, int), optional
+        Filters of the two conv layers; default (6, 16), or (16, 32) for inputs smaller than 28.
     hidden : (int, int)
         Widths of the two hidden fully connected layers.
     activation : {'relu', 'leaky_relu'}
     """
     c, h, w = _check_input_shape(input_shape, "lenet5")
+    if channels is None:
+        channels = (6, 16) if min(h, w) >= 28 else (16, 32)
     c1, c2 = (int(v) for v in channels)
     f1, f2 = (int(v) for v in hidden)
     if min(h, w) >= 28:

@@ -63,7 +63,7 @@ class TrainConfig:
     dataset: str = "digits"
     data_dir: str | None = None
     model: str = "lenet5"
-    epochs: int = 15
+    epochs: int = 30
     batch_size: int = 32
     lr: float | None = None
     optimizer: str = "adam"
@@ -71,7 +71,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     scheduler: str = "cosine"
     patience: int = 0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     seed: int = 0
     val_size: float = 0.1
     test_size: float = 0.2
