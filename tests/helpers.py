@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def numeric_grad(f, x: np.ndarray, dout: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """d(sum(f(x) * dout))/dx by centred differences; ``f`` must not keep references to ``x``."""
+def numeric_grad(f, x: np.ndarray, dout: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """d(sum(f(x) * dout))/dx by centred differences (CS231n's eval_numerical_gradient_array:
+    the outputs are subtracted before the sum, which keeps rounding error small)."""
     x = np.array(x, dtype=np.float64, copy=True)
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"])
@@ -14,11 +15,11 @@ def numeric_grad(f, x: np.ndarray, dout: np.ndarray, h: float = 1e-6) -> np.ndar
         i = it.multi_index
         old = x[i]
         x[i] = old + h
-        plus = np.sum(f(x) * dout)
+        plus = np.array(f(x), dtype=np.float64, copy=True)
         x[i] = old - h
-        minus = np.sum(f(x) * dout)
+        minus = np.array(f(x), dtype=np.float64, copy=True)
         x[i] = old
-        grad[i] = (plus - minus) / (2 * h)
+        grad[i] = np.sum((plus - minus) * dout) / (2 * h)
     return grad
 
 

@@ -2,6 +2,28 @@
 ``*_backward(dout, cache)``, NCHW, PyTorch's argument names and semantics, the input's dtype kept."""
 
 from .activation import leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward
+from .adaptive_pool import (
+    adaptive_avg_pool1d_backward,
+    adaptive_avg_pool1d_forward,
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
+    adaptive_avg_pool3d_backward,
+    adaptive_avg_pool3d_forward,
+    adaptive_max_pool1d_backward,
+    adaptive_max_pool1d_forward,
+    adaptive_max_pool2d_backward,
+    adaptive_max_pool2d_forward,
+    adaptive_max_pool3d_backward,
+    adaptive_max_pool3d_forward,
+)
+from .avg_pool import (
+    avg_pool1d_backward,
+    avg_pool1d_forward,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    avg_pool3d_backward,
+    avg_pool3d_forward,
+)
 from .conv import (
     conv1d_backward,
     conv1d_forward,
@@ -21,13 +43,13 @@ from .normalization import (
     layer_norm_backward,
     layer_norm_forward,
 )
-from .avg_pool import (
-    avg_pool1d_backward,
-    avg_pool1d_forward,
-    avg_pool2d_backward,
-    avg_pool2d_forward,
-    avg_pool3d_backward,
-    avg_pool3d_forward,
+from .conv_transpose import (
+    conv_transpose1d_backward,
+    conv_transpose1d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+    conv_transpose3d_backward,
+    conv_transpose3d_forward,
 )
 from .pool import (
     max_pool1d_backward,
@@ -36,6 +58,14 @@ from .pool import (
     max_pool2d_forward,
     max_pool3d_backward,
     max_pool3d_forward,
+)
+from .unpool import (
+    max_unpool1d_backward,
+    max_unpool1d_forward,
+    max_unpool2d_backward,
+    max_unpool2d_forward,
+    max_unpool3d_backward,
+    max_unpool3d_forward,
 )
 
 __all__ = [
@@ -68,10 +98,34 @@ __all__ = [
     "cross_entropy",
     "softmax",
     "log_softmax",
+    "conv_transpose1d_forward",
+    "conv_transpose1d_backward",
+    "conv_transpose2d_forward",
+    "conv_transpose2d_backward",
+    "conv_transpose3d_forward",
+    "conv_transpose3d_backward",
     "avg_pool1d_forward",
     "avg_pool1d_backward",
     "avg_pool2d_forward",
     "avg_pool2d_backward",
     "avg_pool3d_forward",
     "avg_pool3d_backward",
+    "adaptive_avg_pool1d_forward",
+    "adaptive_avg_pool1d_backward",
+    "adaptive_avg_pool2d_forward",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d_forward",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d_forward",
+    "adaptive_max_pool1d_backward",
+    "adaptive_max_pool2d_forward",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d_forward",
+    "adaptive_max_pool3d_backward",
+    "max_unpool1d_forward",
+    "max_unpool1d_backward",
+    "max_unpool2d_forward",
+    "max_unpool2d_backward",
+    "max_unpool3d_forward",
+    "max_unpool3d_backward",
 ]

@@ -35,7 +35,7 @@ def softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def _check_targets(logits, y):
+def check_targets(logits, y):
     """Class-index targets, shape (N,) or (N, *d) for logits (N, C) or (N, C, *d), in [0, C)."""
     if not isinstance(y, np.ndarray):
         y = np.asarray(y)
@@ -97,7 +97,7 @@ def cross_entropy(logits, y, label_smoothing=0.0):
         raise TypeError(f"label_smoothing must be a real number in [0, 1], got {label_smoothing!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    labels, probs = _check_targets(logits, y)
+    labels, probs = check_targets(logits, y)
     c = logits.shape[1]
     if c == 0 or logits.shape[0] == 0:
         raise ValueError(f"logits must have at least one sample and one class, got shape {logits.shape}")

@@ -32,12 +32,23 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class NormCache:
-    """What the backward pass of a normalisation needs.
+class BatchNormCache:
+    """What :func:`batch_norm_backward` needs, and the running statistics after the forward pass
+    (updated in training mode, the given arrays in eval mode, None without running statistics)."""
 
-    For batch norm, ``running_mean``/``running_var`` are the statistics AFTER this forward pass
-    (updated in training mode, unchanged in eval mode; None without running statistics).
-    """
+    centred: np.ndarray  # (N, C, L): x minus the mean used for normalising
+    inv_std: np.ndarray  # (C,): 1 / sqrt(var + eps)
+    training: bool  # batch statistics (differentiated through) or running ones (constants)
+    weight: np.ndarray | None
+    has_bias: bool
+    x_shape: tuple
+    running_mean: np.ndarray | None = None
+    running_var: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class NormCache:
+    """What the backward pass of a layer or group normalisation needs."""
 
     x_hat: np.ndarray  # normalised input, in the layout the statistics were taken over
     inv_std: np.ndarray  # 1 / sqrt(var + eps), broadcastable against x_hat
@@ -48,8 +59,6 @@ class NormCache:
     param_shape: tuple  # broadcast shape of weight/bias against the output
     param_axes: tuple  # axes of the output summed for dweight/dbias
     x_shape: tuple
-    running_mean: np.ndarray | None = None
-    running_var: np.ndarray | None = None
 
 
 def _check_real(value, name):
@@ -157,36 +166,75 @@ def batch_norm_forward(
     if training and m <= 1:
         raise ValueError(f"batch_norm expects more than 1 value per channel when training, got input shape {x.shape}")
 
+    # Work on an (N, C, L) view: per-channel sums are a contiguous reduction plus a short one,
+    # and every element-wise step is one pass with per-channel (1, C, 1) coefficients.
+    x3 = x.reshape(x.shape[0], c, -1)
+    dt = x.dtype.type
     new_mean, new_var = running_mean, running_var
     if training:
-        mean = x.mean(axis=axes, keepdims=True)
-        centred = x - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)  # biased, for normalising
-        inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
+        mean = x3.sum(axis=(0, 2)) / dt(m)
+        centred = x3 - mean[:, None]
+        var = np.einsum("ncl,ncl->c", centred, centred) / dt(m)  # biased, for normalising
+        inv_std = dt(1) / np.sqrt(var + dt(eps))
         if running_mean is not None:
             rdt = running_mean.dtype.type
-            new_mean = (1 - rdt(momentum)) * running_mean + rdt(momentum) * mean.reshape(c).astype(running_mean.dtype)
-            unbiased = var.reshape(c).astype(running_var.dtype) * running_var.dtype.type(m / (m - 1))
+            new_mean = (1 - rdt(momentum)) * running_mean + rdt(momentum) * mean.astype(running_mean.dtype)
+            unbiased = var.astype(running_var.dtype) * running_var.dtype.type(m / (m - 1))
             new_var = (1 - running_var.dtype.type(momentum)) * running_var + running_var.dtype.type(momentum) * unbiased
     else:
-        inv_std = (1.0 / np.sqrt(running_var.astype(x.dtype) + x.dtype.type(eps))).reshape(shape)
-        centred = x - running_mean.astype(x.dtype).reshape(shape)
-    x_hat = centred * inv_std
-    out = _affine(x_hat, weight, bias, shape)
-    cache = NormCache(
-        x_hat=x_hat,
+        inv_std = dt(1) / np.sqrt(running_var.astype(x.dtype) + dt(eps))
+        centred = x3 - running_mean.astype(x.dtype)[:, None]
+    scale = inv_std if weight is None else inv_std * weight
+    out = np.multiply(centred, scale[:, None])
+    if bias is not None:
+        out += bias[:, None]
+    cache = BatchNormCache(
+        centred=centred,
         inv_std=inv_std,
-        axes=axes,
-        batch_stats=bool(training),
+        training=bool(training),
         weight=weight,
         has_bias=bias is not None,
-        param_shape=shape,
-        param_axes=axes,
         x_shape=x.shape,
         running_mean=new_mean,
         running_var=new_var,
     )
-    return out, cache
+    return out.reshape(x.shape), cache
+
+
+def batch_norm_backward(dout, cache):
+    """Backward pass of :func:`batch_norm_forward`.
+
+    In training mode the batch statistics are functions of ``x`` and are differentiated through;
+    in eval mode the running statistics are constants.  With ``x_hat = (x - mean) * inv_std``
+    and ``m`` values per channel::
+
+        dbias   = sum(dout)                 dweight = sum(dout * x_hat)
+        dx      = weight * inv_std * (dout - dbias / m - x_hat * dweight / m)    (training)
+        dx      = weight * inv_std * dout                                          (eval)
+
+    Returns
+    -------
+    dx : ndarray, shape of ``x``
+    dweight, dbias : ndarray, shape (C,), or None where the forward had no weight / bias
+    """
+    check_cache(cache, BatchNormCache, "batch_norm_forward")
+    centred, inv_std = cache.centred, cache.inv_std
+    dout = check_dout(dout, cache.x_shape, centred.dtype)
+    d3 = dout.reshape(centred.shape)
+    dt = centred.dtype.type
+    m = dt(centred.shape[0] * centred.shape[2])
+    sum_dy = d3.sum(axis=(0, 2))
+    sum_dy_xhat = np.einsum("ncl,ncl->c", d3, centred) * inv_std
+    dweight = sum_dy_xhat if cache.weight is not None else None
+    dbias = sum_dy if cache.has_bias else None
+    k = inv_std if cache.weight is None else inv_std * cache.weight
+    if cache.training:
+        dx = d3 - (sum_dy / m)[:, None]
+        dx *= k[:, None]
+        dx -= centred * (k * inv_std * sum_dy_xhat / m)[:, None]
+    else:
+        dx = d3 * k[:, None]
+    return dx.reshape(cache.x_shape), dweight, dbias
 
 
 def _norm_backward(dout, cache, op):
@@ -199,20 +247,6 @@ def _norm_backward(dout, cache, op):
     else:
         dx = dx_hat * cache.inv_std
     return dx.reshape(cache.x_shape), dweight, dbias
-
-
-def batch_norm_backward(dout, cache):
-    """Backward pass of :func:`batch_norm_forward`.
-
-    In training mode the batch statistics are functions of ``x`` and are differentiated through;
-    in eval mode the running statistics are constants.
-
-    Returns
-    -------
-    dx : ndarray, shape of ``x``
-    dweight, dbias : ndarray, shape (C,), or None where the forward had no weight / bias
-    """
-    return _norm_backward(dout, cache, "batch_norm_forward")
 
 
 def layer_norm_forward(x, normalized_shape, weight=None, bias=None, eps=1e-5):

@@ -22,6 +22,7 @@ from ._window import (
     pool_output_shape,
     window_slices,
 )
+from .unpool import max_pool_indices
 
 __all__ = [
     "max_pool1d_forward",
@@ -60,16 +61,23 @@ def _check_pool_args(x, kernel_size, stride, padding, dilation, nd):
     return kernel, stride, padding, dilation
 
 
-def _first_valid_offset(kernel, stride, padding, dilation, out_spatial) -> np.ndarray:
+def _first_valid_offset(kernel, stride, padding, dilation, out_spatial, spatial) -> np.ndarray:
     """Flat kernel offset of the first window position inside the input, per output position.
 
     PyTorch starts each window's argmax there, so an all -inf window still points into the input.
+    A window with no position inside the input at all (possible with dilation and padding) is an
+    error here; PyTorch's CPU kernel aborts the process on it.
     """
     flat = np.zeros(out_spatial, dtype=np.intp)
     nd = len(kernel)
-    for axis, (k, s, p, d, n) in enumerate(zip(kernel, stride, padding, dilation, out_spatial)):
+    for axis, (k, s, p, d, n, size) in enumerate(zip(kernel, stride, padding, dilation, out_spatial, spatial)):
         starts = np.arange(n) * s - p  # input coordinate of tap 0
-        first = np.where(starts >= 0, 0, np.clip((-starts + d - 1) // d, 0, k - 1))
+        first = np.where(starts >= 0, 0, (-starts + d - 1) // d)
+        if np.any((first >= k) | (starts + first * d >= size)):
+            raise ValueError(
+                f"a pooling window covers no input element: kernel_size={tuple(kernel)}, stride={tuple(stride)}, "
+                f"padding={tuple(padding)}, dilation={tuple(dilation)} on input {tuple(spatial)}"
+            )
         step = int(np.prod(kernel[axis + 1 :]))
         shape = [1] * nd
         shape[axis] = n
@@ -91,6 +99,7 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     out_spatial = pool_output_shape(x.shape[2:], kernel, stride, padding, dilation, bool(ceil_mode))
     pads = _pool_pads(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
     xp = pad_constant(x, pads, value=-np.inf)
+    first_valid = _first_valid_offset(kernel, stride, padding, dilation, out_spatial, x.shape[2:])
     offsets = kernel_offsets(kernel)
     index_dtype = np.uint8 if len(offsets) <= 256 else np.int32
 
@@ -98,7 +107,7 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     if any(padding):
         out = np.full(x.shape[:2] + out_spatial, -np.inf, dtype=x.dtype)
         argmax = np.broadcast_to(
-            _first_valid_offset(kernel, stride, padding, dilation, out_spatial).astype(index_dtype),
+            first_valid.astype(index_dtype),
             out.shape,
         ).copy()
         rest = enumerate(offsets)
@@ -146,7 +155,7 @@ def _max_pool_backward(dout, cache: MaxPoolCache):
     return np.ascontiguousarray(dxp[crop])
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-D max pooling, forward pass, with PyTorch's semantics.
 
     Parameters
@@ -159,11 +168,16 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
     ceil_mode : bool
         Round the output size up, keeping a last partial window only if it starts inside the input
         or the left padding.
+    return_indices : bool
+        Also return PyTorch's indices: the result is then ``((out, indices), cache)``, with
+        ``indices`` int64 (N, C, H_out, W_out), the flat index ``h * W + w`` of each window's
+        winner in its input plane (what :func:`max_unpool2d_forward` takes).
 
     Returns
     -------
     out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
         ``H_out = floor_or_ceil((H + 2 * padding - dilation * (kH - 1) - 1) / stride) + 1``.
+        ``(out, indices)`` when ``return_indices``.
     cache : MaxPoolCache
 
     Notes
@@ -181,7 +195,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    return _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=2)
+    out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=2)
+    return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
 
 
 def max_pool2d_backward(dout, cache):
@@ -192,9 +207,10 @@ def max_pool2d_backward(dout, cache):
     return _max_pool_backward(dout, cache)
 
 
-def max_pool1d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool1d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """1-D max pooling: x (N, C, L); see :func:`max_pool2d_forward`."""
-    return _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=1)
+    out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=1)
+    return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
 
 
 def max_pool1d_backward(dout, cache):
@@ -202,9 +218,10 @@ def max_pool1d_backward(dout, cache):
     return _max_pool_backward(dout, cache)
 
 
-def max_pool3d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def max_pool3d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """3-D max pooling: x (N, C, D, H, W); see :func:`max_pool2d_forward`."""
-    return _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=3)
+    out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=3)
+    return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
 
 
 def max_pool3d_backward(dout, cache):

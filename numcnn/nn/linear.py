@@ -42,6 +42,7 @@ class Linear(Module):
         self._cache = None
 
     def forward(self, x):
+        self._check_input_dtype(x, self.weight.data)
         out, self._cache = linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
         return out
 

@@ -158,6 +158,15 @@ class Module:
     def float(self) -> "Module":
         return self.to(np.float32)
 
+    def _check_input_dtype(self, x, reference) -> None:
+        """A module casts nothing silently: ``x`` must have its parameters' (``reference``'s) dtype."""
+        if isinstance(x, np.ndarray) and reference is not None and x.dtype != reference.dtype:
+            raise TypeError(
+                f"{type(self).__name__}: input dtype {x.dtype} does not match the parameters' dtype "
+                f"{reference.dtype}; cast the input (x.astype(np.{reference.dtype})) or convert the "
+                f"model (model.to(np.{x.dtype}))"
+            )
+
     def _cached(self, cache):
         """The forward cache a backward pass needs, or a clear error if forward has not run."""
         if cache is None:
@@ -206,6 +215,14 @@ class Module:
         ]
         if mismatched:
             raise ValueError("load_state_dict: shape mismatch for " + "; ".join(mismatched))
+        not_float = [
+            f"{k} ({np.asarray(given[k]).dtype})"
+            for k in own
+            if k in given and np.issubdtype(own[k].dtype, np.floating)
+            and not np.issubdtype(np.asarray(given[k]).dtype, np.floating)
+        ]
+        if not_float:
+            raise TypeError("load_state_dict: floating arrays expected for " + ", ".join(not_float))
         for name, module in self.named_modules():
             prefix = f"{name}." if name else ""
             for pname, param in module._parameters.items():
@@ -238,10 +255,12 @@ class Sequential(Module):
             setattr(self, str(i), module)
 
     def __getitem__(self, index):
-        layers = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*layers[index])
-        return layers[index]
+            part = Sequential()
+            for name, module in list(self._modules.items())[index]:
+                setattr(part, name, module)  # keeps the names, as PyTorch: model[2:4] has '2.weight'
+            return part
+        return list(self._modules.values())[index]
 
     def __len__(self):
         return len(self._modules)

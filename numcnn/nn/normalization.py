@@ -78,6 +78,7 @@ class _BatchNorm(Module):
             raise ValueError(
                 f"{type(self).__name__}({self.num_features}) got x with {x.shape[1]} channels (shape {x.shape})"
             )
+        self._check_input_dtype(x, self.weight.data if self.affine else self.running_mean)
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked = self.num_batches_tracked + 1
@@ -175,6 +176,7 @@ class LayerNorm(Module):
 
     def forward(self, x):
         w = None if self.weight is None else self.weight.data
+        self._check_input_dtype(x, w)
         b = None if self.bias is None else self.bias.data
         out, self._cache = layer_norm_forward(x, self.normalized_shape, w, b, self.eps)
         return out
@@ -211,6 +213,7 @@ class GroupNorm(Module):
 
     def forward(self, x):
         w = None if self.weight is None else self.weight.data
+        self._check_input_dtype(x, w)
         b = None if self.bias is None else self.bias.data
         out, self._cache = group_norm_forward(x, self.num_groups, w, b, self.eps)
         return out

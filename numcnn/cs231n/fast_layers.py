@@ -6,8 +6,10 @@ A compatibility façade only: it translates the assignment's dict parameters and
 
 from __future__ import annotations
 
-from .functional import conv2d_backward, conv2d_forward, max_pool2d_backward, max_pool2d_forward
-from .reference import (
+import numpy as np
+
+from ..functional import conv2d_backward, conv2d_forward, max_pool2d_backward, max_pool2d_forward
+from ..reference import (
     conv_backward_naive,
     conv_forward_naive,
     max_pool_backward_naive,
@@ -34,6 +36,14 @@ __all__ = [
 ]
 
 
+def as_dtype_of(x, *params):
+    """The assignment mixes float32 parameters with float64 data (NumPy upcasts silently); the
+    numcnn ops insist on one dtype, so the façade casts parameters to ``x``'s floating dtype."""
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
+        return tuple(p.astype(x.dtype, copy=False) if isinstance(p, np.ndarray) else p for p in params)
+    return params
+
+
 def _param(params: dict, key: str, what: str):
     try:
         return params[key]
@@ -48,6 +58,7 @@ def conv_forward_fast(x, w, b, conv_param):
     """
     stride = _param(conv_param, "stride", "conv_param")
     pad = _param(conv_param, "pad", "conv_param")
+    w, b = as_dtype_of(x, w, b)
     return conv2d_forward(x, w, b, stride=stride, padding=pad)
 
 

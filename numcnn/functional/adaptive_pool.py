@@ -1,0 +1,317 @@
+"""Adaptive average and max pooling, forward and backward, for 1, 2 and 3 spatial dimensions.
+
+The output size is given; output cell ``i`` of an axis pools input ``[floor(i * In / Out),
+ceil((i + 1) * In / Out))``, PyTorch's windows (they overlap when ``Out`` does not divide ``In``;
+``Out > In`` is allowed and repeats inputs).  ``output_size=1`` is global pooling.
+
+Average pooling is separable: window sums one axis at a time (a reshape-sum where ``Out``
+divides ``In``, otherwise one masked gather per tap), then a division by the window sizes.  Max pooling scans the (largest) window's offsets, each a gather,
+keeping the first maximum in row-major order and letting NaN win, as PyTorch's CPU kernel;
+its backward scatters onto the winners' flat indices (accumulating, since windows may overlap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import itertools
+import math
+import numbers
+
+import numpy as np
+
+from ._window import check_dout, check_input
+
+__all__ = [
+    "adaptive_avg_pool1d_forward",
+    "adaptive_avg_pool1d_backward",
+    "adaptive_avg_pool2d_forward",
+    "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d_forward",
+    "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d_forward",
+    "adaptive_max_pool1d_backward",
+    "adaptive_max_pool2d_forward",
+    "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d_forward",
+    "adaptive_max_pool3d_backward",
+    "adaptive_windows",
+]
+
+
+def _check_output_size(x, output_size, nd) -> tuple[int, ...]:
+    """``output_size`` (int, or tuple of ints/None where None keeps the input size) as a tuple."""
+    spatial = x.shape[2:]
+    if isinstance(output_size, (bool, np.bool_)):
+        raise TypeError(f"output_size must be an int or a tuple of {nd} ints (or None), got {output_size!r}")
+    if isinstance(output_size, numbers.Integral):
+        sizes = (int(output_size),) * nd
+    else:
+        try:
+            items = tuple(output_size)
+        except TypeError:
+            raise TypeError(
+                f"output_size must be an int or a tuple of {nd} ints (or None), got {output_size!r}"
+            ) from None
+        if len(items) != nd or not all(
+            v is None or (isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))) for v in items
+        ):
+            raise TypeError(f"output_size must be an int or a tuple of {nd} ints (or None), got {output_size!r}")
+        sizes = tuple(n if v is None else int(v) for v, n in zip(items, spatial))
+    if any(o <= 0 for o in sizes):
+        raise ValueError(f"output_size must be positive, got {output_size!r} (input spatial shape {spatial})")
+    if any(n <= 0 for n in spatial):
+        raise ValueError(f"x must have non-empty spatial dimensions, got shape {x.shape}")
+    return sizes
+
+
+def adaptive_windows(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's adaptive windows along one axis: ``start = floor(i * In / Out)``,
+    ``end = ceil((i + 1) * In / Out)`` for ``i = 0 .. Out - 1``."""
+    i = np.arange(out_size, dtype=np.int64)
+    start = (i * in_size) // out_size
+    end = -((-(i + 1) * in_size) // out_size)
+    return start, end
+
+
+def _axis_shape(nd, axis, n):
+    shape = [1] * (nd + 2)
+    shape[2 + axis] = n
+    return shape
+
+
+# --- average -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPoolCache:
+    """What the backward pass of an adaptive average pool needs."""
+
+    x_shape: tuple
+    dtype: np.dtype
+    counts: np.ndarray  # window sizes, broadcastable to out_shape, dtype of x
+    out_shape: tuple
+
+
+def _window_sum(a: np.ndarray, axis: int, start: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """``out[i] = sum(a[start[i] : start[i] + count[i]])`` along ``axis``, one gather per tap.
+
+    Taps beyond a window's count are masked with ``np.where`` (never multiplied by 0), so a NaN or
+    an inf reaches only the windows that contain it.  Equal, back-to-back windows (``In``
+    divisible by ``Out``) are a reshape and one sum.
+    """
+    n, k = a.shape[axis], int(count.max())
+    if np.all(count == k) and np.array_equal(start, np.arange(len(start)) * k) and len(start) * k == n:
+        return a.reshape(a.shape[:axis] + (len(start), k) + a.shape[axis + 1 :]).sum(axis=axis + 1)
+    shape = [1] * a.ndim
+    shape[axis] = len(start)
+    out = None
+    for j in range(k):
+        v = np.take(a, np.minimum(start + j, n - 1), axis=axis)
+        if np.any(count <= j):
+            v = np.where((count > j).reshape(shape), v, np.zeros((), dtype=a.dtype))
+        out = v if out is None else out + v
+    return out
+
+
+def _adaptive_avg_forward(x, output_size, nd):
+    check_input(x, nd, "x")
+    sizes = _check_output_size(x, output_size, nd)
+    counts = np.ones((1, 1) + (1,) * nd, dtype=np.int64)
+    out = x
+    for axis, (n, o) in enumerate(zip(x.shape[2:], sizes)):
+        start, end = adaptive_windows(n, o)
+        counts = counts * (end - start).reshape(_axis_shape(nd, axis, o))
+        out = _window_sum(out, 2 + axis, start, end - start)
+    out = np.ascontiguousarray(out / counts.astype(x.dtype))
+    cache = AdaptiveAvgPoolCache(x_shape=x.shape, dtype=x.dtype, counts=counts.astype(x.dtype), out_shape=out.shape)
+    return out, cache
+
+
+def _adaptive_avg_backward(dout, cache: AdaptiveAvgPoolCache):
+    if not isinstance(cache, AdaptiveAvgPoolCache):
+        raise TypeError(
+            f"cache must be the AdaptiveAvgPoolCache returned by an adaptive_avg_pool forward, got {type(cache).__name__}"
+        )
+    dout = check_dout(dout, cache.out_shape, cache.dtype)
+    g = dout / cache.counts
+    for axis in reversed(range(len(cache.x_shape) - 2)):
+        n, o = cache.x_shape[2 + axis], cache.out_shape[2 + axis]
+        start, end = adaptive_windows(n, o)
+        # The adjoint is again a window sum: input i is covered by windows [first, last).
+        i = np.arange(n)
+        first = np.searchsorted(end, i, side="right")
+        last = np.searchsorted(start, i, side="right")
+        g = _window_sum(g, 2 + axis, first, last - first)
+    return np.ascontiguousarray(g)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    """2-D adaptive average pooling (``torch.nn.functional.adaptive_avg_pool2d``), forward pass.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), floating
+    output_size : int or (int or None, int or None)
+        (H_out, W_out), positive; None keeps that input size.  May exceed the input size.
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+        ``out[..., i, j]`` is the mean of ``x[..., h0:h1, w0:w1]`` with ``h0 = floor(i * H / H_out)``,
+        ``h1 = ceil((i + 1) * H / H_out)``, likewise w.  ``output_size=1`` is global average pooling.
+    cache : AdaptiveAvgPoolCache
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn.functional import adaptive_avg_pool2d_forward
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> adaptive_avg_pool2d_forward(x, 1)[0].ravel().tolist()
+    [7.5]
+    >>> adaptive_avg_pool2d_forward(x, (3, 2))[0][0, 0]
+    array([[ 2.5,  4.5],
+           [ 6.5,  8.5],
+           [10.5, 12.5]])
+    """
+    return _adaptive_avg_forward(x, output_size, nd=2)
+
+
+def adaptive_avg_pool2d_backward(dout, cache):
+    """Backward pass of :func:`adaptive_avg_pool2d_forward`: ``dx`` of the input's shape and dtype."""
+    return _adaptive_avg_backward(dout, cache)
+
+
+def adaptive_avg_pool1d_forward(x, output_size):
+    """1-D adaptive average pooling: x (N, C, L); see :func:`adaptive_avg_pool2d_forward`."""
+    return _adaptive_avg_forward(x, output_size, nd=1)
+
+
+def adaptive_avg_pool1d_backward(dout, cache):
+    """Backward pass of :func:`adaptive_avg_pool1d_forward`."""
+    return _adaptive_avg_backward(dout, cache)
+
+
+def adaptive_avg_pool3d_forward(x, output_size):
+    """3-D adaptive average pooling: x (N, C, D, H, W); see :func:`adaptive_avg_pool2d_forward`."""
+    return _adaptive_avg_forward(x, output_size, nd=3)
+
+
+def adaptive_avg_pool3d_backward(dout, cache):
+    """Backward pass of :func:`adaptive_avg_pool3d_forward`."""
+    return _adaptive_avg_backward(dout, cache)
+
+
+# --- max ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdaptiveMaxPoolCache:
+    """What the backward pass of an adaptive max pool needs."""
+
+    x_shape: tuple
+    dtype: np.dtype
+    indices: np.ndarray  # int64 (N, C, *out): flat per-plane index of each window's winner
+    out_shape: tuple
+
+
+def _adaptive_max_forward(x, output_size, return_indices, nd):
+    check_input(x, nd, "x")
+    sizes = _check_output_size(x, output_size, nd)
+    spatial = x.shape[2:]
+    # taps[axis][:, j]: input coordinate of the j-th tap of each window, clamped to the window's
+    # last element (re-reading it changes neither the first maximum nor the last NaN).
+    taps = []
+    for n, o in zip(spatial, sizes):
+        start, end = adaptive_windows(n, o)
+        kmax = int((end - start).max())
+        taps.append(np.minimum(start[:, None] + np.arange(kmax), end[:, None] - 1))
+    out = indices = None
+    take = None
+    for offset in itertools.product(*(range(t.shape[1]) for t in taps)):
+        coords = tuple(t[:, j].reshape(_axis_shape(nd, a, t.shape[0])[2:]) for a, (t, j) in enumerate(zip(taps, offset)))
+        v = x[(slice(None), slice(None)) + coords]
+        flat = np.ravel_multi_index(coords, spatial)  # broadcast (*out)
+        if out is None:
+            out = v.copy()
+            indices = np.broadcast_to(flat, v.shape).astype(np.int64)
+            take = np.empty(v.shape, dtype=bool)
+            continue
+        np.greater(v, out, out=take)  # strict: the first of equal maxima stays
+        take |= np.isnan(v)  # NaN wins (the last NaN, as PyTorch's CPU kernel)
+        np.copyto(out, v, where=take)
+        np.copyto(indices, np.broadcast_to(flat, v.shape), where=take)
+    cache = AdaptiveMaxPoolCache(x_shape=x.shape, dtype=x.dtype, indices=indices, out_shape=out.shape)
+    if return_indices:
+        return (out, indices.copy()), cache
+    return out, cache
+
+
+def _adaptive_max_backward(dout, cache: AdaptiveMaxPoolCache):
+    if not isinstance(cache, AdaptiveMaxPoolCache):
+        raise TypeError(
+            f"cache must be the AdaptiveMaxPoolCache returned by an adaptive_max_pool forward, got {type(cache).__name__}"
+        )
+    dout = check_dout(dout, cache.out_shape, cache.dtype)
+    planes = cache.x_shape[0] * cache.x_shape[1]
+    plane_size = math.prod(cache.x_shape[2:])
+    target = cache.indices.reshape(planes, -1) + (np.arange(planes, dtype=np.int64) * plane_size)[:, None]
+    # bincount sums repeated winners (overlapping windows); it works in float64, cast back after.
+    dx = np.bincount(target.ravel(), weights=dout.ravel(), minlength=planes * plane_size)
+    return dx.astype(cache.dtype, copy=False).reshape(cache.x_shape)
+
+
+def adaptive_max_pool2d_forward(x, output_size, return_indices=False):
+    """2-D adaptive max pooling (``torch.nn.functional.adaptive_max_pool2d``), forward pass.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W), floating
+    output_size : int or (int or None, int or None)
+        (H_out, W_out), positive; None keeps that input size.  May exceed the input size.
+    return_indices : bool
+        Also return the winners' flat per-plane indices: the result is then
+        ``((out, indices), cache)`` with ``indices`` int64 (N, C, H_out, W_out).
+
+    Returns
+    -------
+    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+        The maximum of each window (windows as :func:`adaptive_avg_pool2d_forward`); ties go to
+        the first in row-major order, NaN propagates.
+    cache : AdaptiveMaxPoolCache
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numcnn.functional import adaptive_max_pool2d_forward
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> (out, idx), _ = adaptive_max_pool2d_forward(x, (3, 2), return_indices=True)
+    >>> out[0, 0].tolist(), idx[0, 0].tolist()
+    ([[5.0, 7.0], [9.0, 11.0], [13.0, 15.0]], [[5, 7], [9, 11], [13, 15]])
+    """
+    return _adaptive_max_forward(x, output_size, return_indices, nd=2)
+
+
+def adaptive_max_pool2d_backward(dout, cache):
+    """Backward pass of :func:`adaptive_max_pool2d_forward`: each window's gradient goes to its
+    winner; overlapping windows accumulate."""
+    return _adaptive_max_backward(dout, cache)
+
+
+def adaptive_max_pool1d_forward(x, output_size, return_indices=False):
+    """1-D adaptive max pooling: x (N, C, L); see :func:`adaptive_max_pool2d_forward`."""
+    return _adaptive_max_forward(x, output_size, return_indices, nd=1)
+
+
+def adaptive_max_pool1d_backward(dout, cache):
+    """Backward pass of :func:`adaptive_max_pool1d_forward`."""
+    return _adaptive_max_backward(dout, cache)
+
+
+def adaptive_max_pool3d_forward(x, output_size, return_indices=False):
+    """3-D adaptive max pooling: x (N, C, D, H, W); see :func:`adaptive_max_pool2d_forward`."""
+    return _adaptive_max_forward(x, output_size, return_indices, nd=3)
+
+
+def adaptive_max_pool3d_backward(dout, cache):
+    """Backward pass of :func:`adaptive_max_pool3d_forward`."""
+    return _adaptive_max_backward(dout, cache)
