@@ -26,6 +26,7 @@ __all__ = [
     "window_view",
     "im2col",
     "col2im",
+    "col2im_add",
 ]
 
 _SPATIAL = {1: "(L)", 2: "(H, W)", 3: "(D, H, W)"}
@@ -170,17 +171,22 @@ def window_view(xp: np.ndarray, kernel, stride, dilation, out_shape) -> np.ndarr
     return as_strided(xp, shape, strides, writeable=False)
 
 
-def im2col(xp: np.ndarray, kernel, stride, dilation, out_shape) -> np.ndarray:
+def im2col(xp: np.ndarray, kernel, stride, dilation, out_shape, out=None) -> np.ndarray:
     """Columns of a padded input, laid out (C, *kernel, N, *out_shape), one copy.
 
     Reshaped to (C * prod(kernel), N * prod(out_shape)) this is the right-hand side of the
     convolution GEMM; the channel-major order lets grouped convolutions split it without a copy.
+    ``out``, if given, is a C-contiguous buffer of that shape to fill (saves first-touching a
+    fresh array, which costs about as much as the copy itself).
     """
     nd = len(kernel)
     view = window_view(xp, kernel, stride, dilation, out_shape)
     # (N, C, *out, *k) -> (C, *k, N, *out)
     order = (1,) + tuple(range(2 + nd, 2 + 2 * nd)) + (0,) + tuple(range(2, 2 + nd))
-    return np.ascontiguousarray(view.transpose(order))
+    if out is None:
+        return np.ascontiguousarray(view.transpose(order))
+    np.copyto(out, view.transpose(order))
+    return out
 
 
 def col2im(cols: np.ndarray, padded_shape, kernel, stride, dilation, out_shape) -> np.ndarray:
@@ -196,4 +202,20 @@ def col2im(cols: np.ndarray, padded_shape, kernel, stride, dilation, out_shape) 
     for offset in kernel_offsets(kernel):
         sl = (slice(None), slice(None)) + window_slices(offset, out_shape, stride, dilation)
         dxp[sl] += cols[(slice(None),) + offset].transpose(swap)
+    return dxp
+
+
+def col2im_add(dxp: np.ndarray, cols: np.ndarray, kernel, stride, dilation, out_shape) -> np.ndarray:
+    """Adjoint of :func:`im2col`, in place: add columns (C, *kernel, N, *out) onto ``dxp``.
+
+    ``dxp`` (N, C, *padded) is a buffer the caller owns.  One strided slice-add per kernel offset,
+    so overlapping windows accumulate; no per-pixel loop.  (Adding into a phase-split dense buffer
+    instead of stride-s views measured slower here: the final interleave costs more than it saves.)
+    """
+    nd = len(kernel)
+    lead = (slice(None), slice(None))
+    swap = (1, 0) + tuple(range(2, 2 + nd))  # (C, N, *out) -> (N, C, *out)
+    for offset in kernel_offsets(kernel):
+        target = dxp[lead + window_slices(offset, out_shape, stride, dilation)]
+        np.add(target, cols[(slice(None),) + offset].transpose(swap), out=target)
     return dxp

@@ -5,15 +5,16 @@ ceil((i + 1) * In / Out))``, PyTorch's windows (they overlap when ``Out`` does n
 ``Out > In`` is allowed and repeats inputs).  ``output_size=1`` is global pooling.
 
 Average pooling is separable: window sums one axis at a time (a reshape-sum where ``Out``
-divides ``In``, otherwise one masked gather per tap), then a division by the window sizes.  Max pooling scans the (largest) window's offsets, each a gather,
-keeping the first maximum in row-major order and letting NaN win, as PyTorch's CPU kernel;
-its backward scatters onto the winners' flat indices (accumulating, since windows may overlap).
+divides ``In``, otherwise one masked gather per tap), then a division by the window sizes.
+Max pooling gathers every window (padded to the largest by repeating its last element) with one
+``np.take`` per axis, then scans the taps keeping the first maximum in row-major order, or the
+last NaN, as PyTorch's CPU kernel; its backward scatters onto the winners' flat indices (accumulating, since windows
+may overlap).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-import itertools
 import math
 import numbers
 
@@ -113,9 +114,26 @@ def _window_sum(a: np.ndarray, axis: int, start: np.ndarray, count: np.ndarray) 
     return out
 
 
+def _uniform_blocks(spatial, sizes) -> bool:
+    """Whether every axis splits into equal back-to-back windows (``Out`` divides ``In``)."""
+    return all(n % o == 0 for n, o in zip(spatial, sizes))
+
+
+def _blocked_shape(spatial, sizes) -> tuple:
+    """(o1, k1, o2, k2, ...): the spatial dims split into (window, offset) pairs."""
+    return tuple(v for n, o in zip(spatial, sizes) for v in (o, n // o))
+
+
 def _adaptive_avg_forward(x, output_size, nd):
     check_input(x, nd, "x")
     sizes = _check_output_size(x, output_size, nd)
+    if _uniform_blocks(x.shape[2:], sizes):
+        # Equal windows (global pooling included): one reshape and one reduction over all axes.
+        blocked = x.reshape(x.shape[:2] + _blocked_shape(x.shape[2:], sizes))
+        count = np.asarray(np.prod([n // o for n, o in zip(x.shape[2:], sizes)]), dtype=x.dtype)
+        out = blocked.sum(axis=tuple(range(3, 3 + 2 * nd, 2))) / count
+        cache = AdaptiveAvgPoolCache(x_shape=x.shape, dtype=x.dtype, counts=count, out_shape=out.shape)
+        return out, cache
     counts = np.ones((1, 1) + (1,) * nd, dtype=np.int64)
     out = x
     for axis, (n, o) in enumerate(zip(x.shape[2:], sizes)):
@@ -130,11 +148,19 @@ def _adaptive_avg_forward(x, output_size, nd):
 def _adaptive_avg_backward(dout, cache: AdaptiveAvgPoolCache):
     if not isinstance(cache, AdaptiveAvgPoolCache):
         raise TypeError(
-            f"cache must be the AdaptiveAvgPoolCache returned by an adaptive_avg_pool forward, got {type(cache).__name__}"
+            "cache must be the AdaptiveAvgPoolCache returned by an adaptive_avg_pool forward, "
+            f"got {type(cache).__name__}"
         )
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     g = dout / cache.counts
-    for axis in reversed(range(len(cache.x_shape) - 2)):
+    nd = len(cache.x_shape) - 2
+    x_spatial, sizes = cache.x_shape[2:], cache.out_shape[2:]
+    if _uniform_blocks(x_spatial, sizes):
+        # Every input is in exactly one window: broadcast each window's gradient over it.
+        expand = (slice(None), slice(None)) + (slice(None), None) * nd
+        blocked = cache.x_shape[:2] + _blocked_shape(x_spatial, sizes)
+        return np.broadcast_to(g[expand], blocked).reshape(cache.x_shape)
+    for axis in reversed(range(nd)):
         n, o = cache.x_shape[2 + axis], cache.out_shape[2 + axis]
         start, end = adaptive_windows(n, o)
         # The adjoint is again a window sum: input i is covered by windows [first, last).
@@ -225,21 +251,43 @@ def _adaptive_max_forward(x, output_size, return_indices, nd):
         start, end = adaptive_windows(n, o)
         kmax = int((end - start).max())
         taps.append(np.minimum(start[:, None] + np.arange(kmax), end[:, None] - 1))
-    out = indices = None
-    take = None
-    for offset in itertools.product(*(range(t.shape[1]) for t in taps)):
-        coords = tuple(t[:, j].reshape(_axis_shape(nd, a, t.shape[0])[2:]) for a, (t, j) in enumerate(zip(taps, offset)))
-        v = x[(slice(None), slice(None)) + coords]
-        flat = np.ravel_multi_index(coords, spatial)  # broadcast (*out)
-        if out is None:
-            out = v.copy()
-            indices = np.broadcast_to(flat, v.shape).astype(np.int64)
-            take = np.empty(v.shape, dtype=bool)
-            continue
-        np.greater(v, out, out=take)  # strict: the first of equal maxima stays
-        take |= np.isnan(v)  # NaN wins (the last NaN, as PyTorch's CPU kernel)
-        np.copyto(out, v, where=take)
-        np.copyto(indices, np.broadcast_to(flat, v.shape), where=take)
+    # Gather every window with the planes last: windows[n] is tap n (row-major over the taps) of
+    # every window, shape (*out, N * C), contiguous, so the scans below are whole-array steps.
+    planes = x.shape[0] * x.shape[1]
+    x_last = np.ascontiguousarray(np.moveaxis(x.reshape((planes,) + spatial), 0, -1))
+    grids = np.meshgrid(*(np.arange(t.shape[1]) for t in taps), *(np.arange(o) for o in sizes), indexing="ij")
+    coords = tuple(t[grids[nd + a], grids[a]].reshape((-1,) + sizes) for a, t in enumerate(taps))
+    windows = x_last[coords]  # (K, *out, N * C)
+
+    # Masked selects (np.where/copyto with a mask) are slow here; max, compares and 0/1 arithmetic
+    # are not.  The value is the max (a NaN propagates); the index the first tap equal to it.
+    out = windows.max(axis=0)
+    index_type = np.uint8 if len(windows) <= 256 else np.int32
+    best = np.zeros(out.shape, dtype=index_type)
+    found = np.zeros(out.shape, dtype=bool)
+    new = np.empty(out.shape, dtype=bool)
+    for n in range(len(windows)):
+        np.equal(windows[n], out, out=new)
+        new &= ~found
+        best += new.astype(index_type) * index_type(n)
+        found |= new
+    nan_windows = np.isnan(out)
+    if nan_windows.any():
+        # A NaN window reports its LAST NaN, as PyTorch's CPU kernel (`val > max || isnan(val)`).
+        found = ~nan_windows
+        for n in reversed(range(len(windows))):
+            np.isnan(windows[n], out=new)
+            new &= ~found
+            best += new.astype(index_type) * index_type(n)
+            found |= new
+    out = np.ascontiguousarray(np.moveaxis(out, -1, 0)).reshape(x.shape[:2] + sizes)
+    best = np.moveaxis(best, -1, 0).reshape(x.shape[:2] + sizes)
+    # Tap number -> input coordinate per axis -> flat per-plane index (row-major).
+    tap_ids = np.unravel_index(best, tuple(t.shape[1] for t in taps))
+    indices = np.zeros(best.shape, dtype=np.int64)
+    for axis, (t, j, n) in enumerate(zip(taps, tap_ids, spatial)):
+        window_ids = np.arange(t.shape[0]).reshape(_axis_shape(nd, axis, t.shape[0]))
+        indices = indices * n + t[window_ids, j]
     cache = AdaptiveMaxPoolCache(x_shape=x.shape, dtype=x.dtype, indices=indices, out_shape=out.shape)
     if return_indices:
         return (out, indices.copy()), cache
@@ -249,7 +297,8 @@ def _adaptive_max_forward(x, output_size, return_indices, nd):
 def _adaptive_max_backward(dout, cache: AdaptiveMaxPoolCache):
     if not isinstance(cache, AdaptiveMaxPoolCache):
         raise TypeError(
-            f"cache must be the AdaptiveMaxPoolCache returned by an adaptive_max_pool forward, got {type(cache).__name__}"
+            "cache must be the AdaptiveMaxPoolCache returned by an adaptive_max_pool forward, "
+            f"got {type(cache).__name__}"
         )
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     planes = cache.x_shape[0] * cache.x_shape[1]

@@ -88,6 +88,12 @@ def _box_sum_adjoint(g: np.ndarray, axis: int, k: int, s: int, length: int) -> n
 def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd):
     kernel, stride, padding = _check_avg_args(x, kernel_size, stride, padding, divisor_override, nd)
     spatial = x.shape[2:]
+    if nd == 3 and any(n < k for n, k in zip(spatial, kernel)):
+        # PyTorch's avg_pool3d (only the 3-D one) checks the unpadded input against the kernel.
+        raise ValueError(
+            f"avg_pool3d: input {tuple(spatial)} is smaller than kernel_size {kernel} (PyTorch's "
+            "avg_pool3d requires input >= kernel in every dimension, padding not counted)"
+        )
     ones = (1,) * nd
     out_spatial = pool_output_shape(spatial, kernel, stride, padding, ones, bool(ceil_mode))
     pads = tuple(

@@ -8,21 +8,24 @@ The backward pass reuses the forward's columns for ``dw`` and folds ``dcols`` ba
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import math
 import numbers
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ._window import (
     as_tuple,
     check_dout,
     check_input,
-    col2im,
+    col2im_add,
     conv_output_shape,
     conv_padding,
     im2col,
+    kernel_offsets,
     pad_constant,
+    window_slices,
 )
 from .padding import check_mode_pads, check_padding_mode, pad_mode, pad_mode_adjoint
 
@@ -44,7 +47,7 @@ class ConvCache:
 
     x_shape: tuple
     weight: np.ndarray
-    cols: np.ndarray  # (groups, C_in/groups * prod(kernel), N * prod(out))
+    cols: object  # opaque, from conv_nd; only conv_nd_weight_grad reads it
     has_bias: bool
     stride: tuple
     dilation: tuple
@@ -97,35 +100,323 @@ def _check_conv_args(x, weight, bias, stride, padding, dilation, groups, nd):
     return kernel, stride, dilation, pads, groups
 
 
+def _is_depthwise(c_in, groups) -> bool:
+    """One input channel per group (and more than one group): the shifted-slice path."""
+    return groups > 1 and c_in == groups
+
+
+def _is_pointwise(kernel, stride, pads) -> bool:
+    """A 1x1 kernel, stride 1, no padding: dx needs no col2im."""
+    return all(k == 1 for k in kernel) and all(s == 1 for s in stride) and not any(a or b for a, b in pads)
+
+
+# Bytes of im2col columns materialised at once.  Every GEMM pass walks the batch in chunks of
+# about this size: the chunk buffer is reused (first-touching a fresh im2col-sized array costs
+# about as much as filling it) and stays in cache for its GEMM, the peak memory stays well
+# under one im2col matrix, and there are few, large GEMM calls (many small multi-threaded BLAS
+# calls stall badly when the cores are shared).
+_CHUNK_BYTES = 4 << 20
+# Column matrices up to this size are built once and kept from the forward to the backward pass
+# (below glibc's 32 MiB mmap threshold a freed block is reused without page faults).
+_CACHE_BYTES = 24 << 20
+
+
+def _batch_chunks(n, per_sample_bytes):
+    step = max(1, min(n, _CHUNK_BYTES // max(1, per_sample_bytes)))
+    return [(start, min(n, start + step)) for start in range(0, n, step)]
+
+
+def _to_gemm_layout(a, groups, buf):
+    """(nb, C, *spatial) -> (groups, C/groups, nb * prod(spatial)) copied into ``buf``."""
+    nb, c = a.shape[:2]
+    view = buf[: groups * c * a[0, 0].size * nb].reshape(c, nb, -1)
+    np.copyto(view, a.reshape(nb, c, -1).swapaxes(0, 1))
+    return view.reshape(groups, c // groups, -1)
+
+
+def _from_gemm_layout(dest, mat):
+    """Copy ``mat`` (groups, C/groups, nb * P) into ``dest`` (nb, C, *spatial)."""
+    nb, c = dest.shape[:2]
+    np.copyto(dest.reshape(nb, c, -1), mat.reshape(c, nb, -1).swapaxes(0, 1))
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The opaque ``cols`` of :func:`conv_nd`: the padded input and the window geometry.
+
+    A column matrix of at most ``_CACHE_BYTES`` is built once, by the forward pass, and kept for
+    the weight gradient.  A larger one is never stored whole: each pass rebuilds it a batch chunk
+    at a time (see ``_CHUNK_BYTES``), so its peak memory is a chunk, not the matrix.  The
+    depthwise path never builds it at all.
+    """
+
+    xp: np.ndarray  # padded input (N, C, *padded); x itself when there is no padding
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    out_spatial: tuple
+    groups: int
+    cacheable: bool = True
+    _kept: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def depthwise(self) -> bool:
+        return _is_depthwise(self.xp.shape[1], self.groups)
+
+    def chunks(self):
+        """Yield ``(start, stop, cols)``: cols (groups, CK/groups, (stop - start) * P); read only."""
+        n, c = self.xp.shape[:2]
+        positions = math.prod(self.out_spatial)
+        ck = c * math.prod(self.kernel)
+        total = n * ck * positions * self.xp.itemsize
+        if self.cacheable and total <= _CACHE_BYTES:
+            if "cols" not in self._kept:
+                cols = im2col(self.xp, self.kernel, self.stride, self.dilation, self.out_spatial)
+                self._kept["cols"] = cols.reshape(self.groups, ck // self.groups, -1)
+            yield 0, n, self._kept["cols"]
+            return
+        chunks = _batch_chunks(n, ck * positions * self.xp.itemsize)
+        step = chunks[0][1] - chunks[0][0]
+        buf = np.empty(ck * step * positions, dtype=self.xp.dtype)
+        for start, stop in chunks:
+            shape = (c,) + self.kernel + (stop - start,) + self.out_spatial
+            cols = im2col(self.xp[start:stop], self.kernel, self.stride, self.dilation, self.out_spatial,
+                          out=buf[: math.prod(shape)].reshape(shape))
+            yield start, stop, cols.reshape(self.groups, ck // self.groups, -1)
+
+
+# Depthwise 2-D convolutions whose padded width is at most this go through banded GEMMs (below);
+# the band costs Wp / kW times the useful FLOPs, so wide inputs use the shifted-slice sums.
+_BANDED_MAX_WIDTH = 80
+
+
+def _use_banded(xp_shape, kernel) -> bool:
+    return len(kernel) == 2 and xp_shape[-1] <= _BANDED_MAX_WIDTH
+
+
+def _row_windows(xp, kh, stride_h, dil_h, out_h):
+    """(C, 1, N * H_out, kH * Wp) copy: row (n, ho) holds the kH padded input rows output row ho sees."""
+    n, c, _, wp = xp.shape
+    s = xp.strides
+    view = as_strided(xp, (c, n, out_h, kh, wp), (s[1], s[0], s[2] * stride_h, s[2] * dil_h, s[3]), writeable=False)
+    return np.ascontiguousarray(view).reshape(c, 1, n * out_h, kh * wp)
+
+
+def _band_matrix(weight, c, padded_w, out_w, stride_w, dil_w):
+    """(C, mult, kH * Wp, W_out): row kh * Wp + wo * s + kw * d of column wo holds weight[c*mult + j, 0, kh, kw]."""
+    mult = weight.shape[0] // c
+    kh, kw = weight.shape[2:]
+    band = np.zeros((c, mult, kh, padded_w, out_w), dtype=weight.dtype)
+    wo = np.arange(out_w)
+    w = weight.reshape(c, mult, kh, kw)
+    for b in range(kw):
+        band[:, :, :, wo * stride_w + b * dil_w, wo] = w[:, :, :, b, None]
+    return band.reshape(c, mult, kh * padded_w, out_w)
+
+
+def _dout_by_channel(dout, c):
+    """(N, C * mult, Ho, Wo) -> (C, mult, N * Ho, Wo), the banded GEMMs' layout of dout."""
+    n, _, ho, wo = dout.shape
+    d = dout.reshape(n, c, -1, ho, wo).transpose(1, 2, 0, 3, 4)
+    return np.ascontiguousarray(d).reshape(c, d.shape[1], n * ho, wo)
+
+
+def _banded_forward(xp, weight, stride, dilation, out_spatial):
+    """Depthwise 2-D conv as one small GEMM per channel: rows of kH input rows times a band matrix.
+
+    Each channel's output rows are ``row_windows @ band``: the window's horizontal taps live in
+    the (Wp x W_out) band, the vertical ones in the kH rows laid side by side.  BLAS does the
+    multiply-adds (for the 9 shifted-slice passes NumPy would make 18 passes over the data).
+    """
+    n, c, _, wp = xp.shape
+    ho, wo = out_spatial
+    rows = _row_windows(xp, weight.shape[2], stride[0], dilation[0], ho)
+    band = _band_matrix(weight, c, wp, wo, stride[1], dilation[1])
+    prod = np.matmul(rows, band)  # (C, mult, N * Ho, Wo)
+    mult = band.shape[1]
+    out = np.empty((n, c * mult, ho, wo), dtype=xp.dtype)
+    np.copyto(out.reshape(n, c, mult, ho, wo), prod.reshape(c, mult, n, ho, wo).transpose(2, 0, 1, 3, 4))
+    return out
+
+
+def _banded_weight_grad(dout, cols, weight_shape):
+    xp = cols.xp
+    n, c, _, wp = xp.shape
+    kh, kw = cols.kernel
+    ho, wo = cols.out_spatial
+    rows = _row_windows(xp, kh, cols.stride[0], cols.dilation[0], ho)
+    d = _dout_by_channel(dout, c)
+    g = np.matmul(rows.swapaxes(-1, -2), d).reshape(c, d.shape[1], kh, wp, wo)
+    # dw[c, j, a, b] = sum over wo of g[c, j, a, wo * s + b * d, wo]: the band's diagonals
+    cols_idx = np.arange(wo)
+    rows_idx = cols_idx[None, :] * cols.stride[1] + np.arange(kw)[:, None] * cols.dilation[1]
+    return g[:, :, :, rows_idx, cols_idx].sum(axis=-1).reshape(weight_shape)
+
+
+def _banded_input_grad(dout, weight, padded_shape, stride, dilation):
+    n, c, _, wp = padded_shape
+    kh = weight.shape[2]
+    ho, wo = dout.shape[2:]
+    band = _band_matrix(weight, c, wp, wo, stride[1], dilation[1])
+    dr = np.matmul(_dout_by_channel(dout, c), band.swapaxes(-1, -2))  # (C, mult, N * Ho, kH * Wp)
+    dr = (dr[:, 0] if dr.shape[1] == 1 else dr.sum(axis=1)).reshape(c, n, ho, kh, wp)
+    dxp = np.zeros(padded_shape, dtype=dout.dtype)
+    for a in range(kh):
+        start = a * dilation[0]
+        target = dxp[:, :, start : start + (ho - 1) * stride[0] + 1 : stride[0], :]
+        np.add(target, dr[:, :, :, a, :].transpose(1, 0, 2, 3), out=target)
+    return dxp
+
+
+def _depthwise_forward(xp, weight, stride, dilation, out_spatial):
+    """out[n, c*m + j] = sum_k weight[c*m + j, 0, k] * xp[n, c, window_k]; no im2col.
+
+    (An im2col would be prod(kernel) times the input, for one matrix-vector product per channel.)
+    """
+    if _use_banded(xp.shape, weight.shape[2:]):
+        return _banded_forward(xp, weight, stride, dilation, out_spatial)
+    n, c = xp.shape[:2]
+    kernel = weight.shape[2:]
+    nd = len(kernel)
+    mult = weight.shape[0] // c
+    w = weight.reshape(c, mult, -1)
+    lead = (slice(None), slice(None))
+    out = np.empty((n, c, mult) + tuple(out_spatial), dtype=xp.dtype)
+    tmp = np.empty_like(out)
+    bshape = (1, c, mult) + (1,) * nd
+    for j, offset in enumerate(kernel_offsets(kernel)):
+        v = xp[lead + window_slices(offset, out_spatial, stride, dilation)][:, :, None]
+        if j == 0:
+            np.multiply(v, w[:, :, j].reshape(bshape), out=out)
+        else:
+            np.multiply(v, w[:, :, j].reshape(bshape), out=tmp)
+            out += tmp
+    return out.reshape((n, c * mult) + tuple(out_spatial))
+
+
+def _depthwise_weight_grad(dout, cols: _Columns, weight_shape):
+    if _use_banded(cols.xp.shape, cols.kernel):
+        return _banded_weight_grad(dout, cols, weight_shape)
+    xp = cols.xp
+    n, c = xp.shape[:2]
+    nd = len(cols.kernel)
+    mult = weight_shape[0] // c
+    d = dout.reshape((n, c, mult) + tuple(cols.out_spatial))
+    lead = (slice(None), slice(None))
+    reduce_axes = (0,) + tuple(range(3, 3 + nd))
+    dw = np.empty((c, mult, math.prod(cols.kernel)), dtype=dout.dtype)
+    tmp = np.empty_like(d)
+    for j, offset in enumerate(kernel_offsets(cols.kernel)):
+        v = xp[lead + window_slices(offset, cols.out_spatial, cols.stride, cols.dilation)][:, :, None]
+        np.multiply(d, v, out=tmp)
+        tmp.sum(axis=reduce_axes, out=dw[:, :, j])
+    return dw.reshape(weight_shape)
+
+
+def _depthwise_input_grad(dout, weight, padded_shape, stride, dilation):
+    if _use_banded(padded_shape, weight.shape[2:]):
+        return _banded_input_grad(dout, weight, padded_shape, stride, dilation)
+    n, c = padded_shape[:2]
+    kernel = weight.shape[2:]
+    nd = len(kernel)
+    mult = weight.shape[0] // c
+    out_spatial = dout.shape[2:]
+    w = weight.reshape(c, mult, -1)
+    d = dout.reshape((n, c, mult) + tuple(out_spatial))
+    dxp = np.zeros(padded_shape, dtype=dout.dtype)
+    lead = (slice(None), slice(None))
+    tmp = np.empty((n, c, mult) + tuple(out_spatial), dtype=dout.dtype)
+    bshape = (1, c, mult) + (1,) * nd
+    for j, offset in enumerate(kernel_offsets(kernel)):
+        target = dxp[lead + window_slices(offset, out_spatial, stride, dilation)]
+        np.multiply(d, w[:, :, j].reshape(bshape), out=tmp)
+        contribution = tmp[:, :, 0] if mult == 1 else tmp.sum(axis=2)
+        np.add(target, contribution, out=target)
+    return dxp
+
+
+def _correlate_dout(c_in, c_out, stride) -> bool:
+    """Stride 1 and no more output than input channels: dx is cheaper as a convolution of the
+    padded dout with the flipped weight (im2col + a GEMM whose inner size is C_out * prod(kernel))
+    than as W.T @ dout (inner size C_out: poor GEMM efficiency) followed by a col2im."""
+    return all(s == 1 for s in stride) and c_out <= c_in
+
+
+def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups):
+    """dx of a stride-1 convolution as the full correlation of dout with the flipped weight.
+
+    dxp[y] = sum_k dout[y - d k] w[k]; padding dout by d (k - 1) on both sides turns it into a
+    plain stride-1 correlation with w[::-1], evaluated only over the unpadded input region.
+    """
+    nd = len(x_shape) - 2
+    n, c_in = x_shape[:2]
+    c_out = weight.shape[0]
+    kernel = tuple(weight.shape[2:])
+    in_spatial = tuple(x_shape[2:])
+    spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+    dpad = pad_constant(dout, tuple((sp, sp) for sp in spans))
+    region = dpad[(slice(None), slice(None)) + tuple(
+        slice(lo, lo + size + sp) for (lo, _), size, sp in zip(pads, in_spatial, spans)
+    )]
+    flipped = weight[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
+    kk = math.prod(kernel)
+    cog, cig = c_out // groups, c_in // groups
+    w_t = np.ascontiguousarray(flipped.reshape(groups, cog, cig, kk).transpose(0, 2, 1, 3)).reshape(
+        groups, cig, cog * kk
+    )
+    grid = _Columns(region, kernel, (1,) * nd, tuple(dilation), in_spatial, groups, cacheable=False)
+    dx = np.empty(x_shape, dtype=dout.dtype)
+    out_buf = None
+    for start, stop, cols in grid.chunks():
+        if out_buf is None:
+            out_buf = np.empty((groups, cig, cols.shape[-1]), dtype=dout.dtype)
+        prod = np.matmul(w_t, cols, out=out_buf[:, :, : cols.shape[-1]])
+        _from_gemm_layout(dx[start:stop], prod)
+    return dx
+
+
 def conv_nd(x, weight, stride, pads, dilation, groups):
     """Convolution without bias of an unpadded ``x``: returns ``(out, cols)``.
 
-    ``cols`` (groups, C_in/groups * prod(kernel), N * prod(out)) is what :func:`conv_nd_weight_grad`
-    needs.  Arguments are already checked and normalised (tuples, (before, after) pads).
+    ``cols`` is opaque (a ``_Columns``): only :func:`conv_nd_weight_grad` reads it.  It holds the
+    padded input, from which each pass rebuilds the im2col columns chunk by chunk.
+    Arguments are already checked and normalised (tuples, (before, after) pads).
     """
     nd = x.ndim - 2
     n = x.shape[0]
     c_out = weight.shape[0]
-    kernel = weight.shape[2:]
+    kernel = tuple(weight.shape[2:])
     out_spatial = conv_output_shape(x.shape[2:], kernel, stride, dilation, pads)
-    xp = pad_constant(x, pads)
-    positions = n * math.prod(out_spatial)
-    cols = im2col(xp, kernel, stride, dilation, out_spatial).reshape(groups, -1, positions)
+    cols = _Columns(pad_constant(x, pads), kernel, tuple(stride), tuple(dilation), out_spatial, groups)
+    if cols.depthwise:
+        return _depthwise_forward(cols.xp, weight, stride, dilation, out_spatial), cols
     w_mat = weight.reshape(groups, c_out // groups, -1)
-    out = np.matmul(w_mat, cols)  # (groups, C_out/groups, N * prod(out))
-    out = out.reshape((c_out, n) + out_spatial).swapaxes(0, 1)
+    out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
+    out_buf = None
+    for start, stop, chunk in cols.chunks():
+        if out_buf is None:
+            out_buf = np.empty((groups, c_out // groups, chunk.shape[-1]), dtype=x.dtype)
+        prod = np.matmul(w_mat, chunk, out=out_buf[:, :, : chunk.shape[-1]])
+        _from_gemm_layout(out[start:stop], prod)
     assert out.ndim == nd + 2
-    return np.ascontiguousarray(out), cols
-
-
-def _dout_matrix(dout, groups):
-    """(N, C_out, *out) -> (groups, C_out/groups, N * prod(out)), the GEMM layout of dout."""
-    return np.ascontiguousarray(dout.swapaxes(0, 1)).reshape(groups, dout.shape[1] // groups, -1)
+    return out, cols
 
 
 def conv_nd_weight_grad(dout, cols, weight_shape, groups):
     """Gradient of the weight from ``dout`` (N, C_out, *out) and the forward's ``cols``."""
-    return np.matmul(_dout_matrix(dout, groups), cols.transpose(0, 2, 1)).reshape(weight_shape)
+    if cols.depthwise:
+        return _depthwise_weight_grad(dout, cols, weight_shape)
+    dw = tmp = d_buf = None
+    for start, stop, chunk in cols.chunks():
+        if d_buf is None:
+            d_buf = np.empty(dout[start:stop].size, dtype=dout.dtype)
+        d_mat = _to_gemm_layout(dout[start:stop], groups, d_buf)
+        if dw is None:
+            dw = np.matmul(d_mat, chunk.swapaxes(-1, -2))
+            tmp = np.empty_like(dw)
+        else:
+            dw += np.matmul(d_mat, chunk.swapaxes(-1, -2), out=tmp)
+    return dw.reshape(weight_shape)
 
 
 def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
@@ -134,14 +425,33 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
     This is also the forward pass of the transposed convolution.
     """
     nd = len(x_shape) - 2
+    n, c_in = x_shape[:2]
     c_out = weight.shape[0]
-    kernel = weight.shape[2:]
-    out_spatial = dout.shape[2:]
-    w_mat = weight.reshape(groups, c_out // groups, -1)
-    dcols = np.matmul(w_mat.transpose(0, 2, 1), _dout_matrix(dout, groups))
-    dcols = dcols.reshape((x_shape[1],) + kernel + (dout.shape[0],) + out_spatial)
+    kernel = tuple(weight.shape[2:])
+    out_spatial = tuple(dout.shape[2:])
     padded_shape = tuple(x_shape[:2]) + tuple(size + lo + hi for size, (lo, hi) in zip(x_shape[2:], pads))
-    dxp = col2im(dcols, padded_shape, kernel, stride, dilation, out_spatial)
+    if _is_depthwise(c_in, groups):
+        dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)
+    elif not _is_pointwise(kernel, stride, pads) and _correlate_dout(c_in, c_out, stride):
+        return _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups)
+    else:
+        w_t = weight.reshape(groups, c_out // groups, -1).swapaxes(1, 2)  # (groups, CK/groups, C_out/groups)
+        ck = c_in * math.prod(kernel)
+        positions = math.prod(out_spatial)
+        pointwise = _is_pointwise(kernel, stride, pads)
+        dxp = np.empty(x_shape, dtype=dout.dtype) if pointwise else np.zeros(padded_shape, dtype=dout.dtype)
+        chunks = _batch_chunks(n, ck * positions * dout.itemsize)
+        step = chunks[0][1] - chunks[0][0]
+        d_buf = np.empty(step * c_out * positions, dtype=dout.dtype)
+        cols_buf = np.empty(step * ck * positions, dtype=dout.dtype)
+        for start, stop in chunks:
+            d_mat = _to_gemm_layout(dout[start:stop], groups, d_buf)
+            dcols = np.matmul(w_t, d_mat, out=cols_buf[: ck * d_mat.shape[-1]].reshape(groups, -1, d_mat.shape[-1]))
+            if pointwise:
+                _from_gemm_layout(dxp[start:stop], dcols)
+            else:
+                dcols = dcols.reshape((c_in,) + kernel + (stop - start,) + out_spatial)
+                col2im_add(dxp[start:stop], dcols, kernel, stride, dilation, out_spatial)
     if dxp.shape == tuple(x_shape):
         return dxp
     unpad = (slice(None), slice(None)) + tuple(slice(lo, lo + size) for size, (lo, _) in zip(x_shape[2:], pads))

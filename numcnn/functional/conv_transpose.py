@@ -90,7 +90,9 @@ def _check_args(x, weight, bias, stride, padding, output_padding, groups, dilati
     if any(k < 1 for k in kernel):
         raise ValueError(f"weight must have a non-empty kernel, got shape {weight.shape}")
     if isinstance(padding, str):
-        raise ValueError(f"padding must be an int or a tuple of {nd} ints for a transposed convolution, got {padding!r}")
+        raise ValueError(
+            f"padding must be an int or a tuple of {nd} ints for a transposed convolution, got {padding!r}"
+        )
     stride = as_tuple(stride, nd, "stride", minimum=1)
     padding = as_tuple(padding, nd, "padding", minimum=0)
     output_padding = as_tuple(output_padding, nd, "output_padding", minimum=0)

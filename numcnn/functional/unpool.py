@@ -42,14 +42,19 @@ def max_pool_indices(cache) -> np.ndarray:
         shape = [1] * (nd + 2)
         shape[2 + axis] = n
         coords.append(np.arange(n, dtype=np.int64).reshape(shape) * s - p + tap * d)
-    return np.ravel_multi_index(tuple(coords), cache.x_shape[2:]).astype(np.int64, copy=False)
+    # Row-major flattening by hand, as PyTorch computes it (np.ravel_multi_index would add a
+    # bounds check that the max-pool forward has already made unnecessary).
+    flat = np.zeros((), dtype=np.int64)
+    for coord, size in zip(coords, cache.x_shape[2:]):
+        flat = flat * size + coord
+    return flat
 
 
 @dataclass(frozen=True)
 class MaxUnpoolCache:
     """What the backward pass of a max unpool needs."""
 
-    indices: np.ndarray  # (N * C, prod(in)) flat indices into each output plane
+    target: np.ndarray  # (N * C * prod(in),) flat indices into the whole output
     x_shape: tuple
     dtype: np.dtype
     out_shape: tuple  # full output shape (N, C, *spatial)
@@ -102,20 +107,22 @@ def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, n
             f"max_unpool: index {int(bad)} in indices is out of range for an output plane of shape "
             f"{out_spatial} ({plane_size} elements)"
         )
-    out = np.zeros((planes, plane_size), dtype=x.dtype)
-    np.put_along_axis(out, flat_idx, x.reshape(planes, -1), axis=1)
+    # One flat scatter over all planes: plane p's positions start at p * plane_size.
+    target = (flat_idx + (np.arange(planes, dtype=np.intp) * plane_size)[:, None]).ravel()
+    out = np.zeros(planes * plane_size, dtype=x.dtype)
+    out[target] = x.ravel()
     out = out.reshape(x.shape[:2] + out_spatial)
-    cache = MaxUnpoolCache(indices=flat_idx, x_shape=x.shape, dtype=x.dtype, out_shape=out.shape)
+    cache = MaxUnpoolCache(target=target, x_shape=x.shape, dtype=x.dtype, out_shape=out.shape)
     return out, cache
 
 
 def _max_unpool_backward(dout, cache: MaxUnpoolCache):
     if not isinstance(cache, MaxUnpoolCache):
-        raise TypeError(f"cache must be the MaxUnpoolCache returned by a max_unpool forward, got {type(cache).__name__}")
+        raise TypeError(
+            f"cache must be the MaxUnpoolCache returned by a max_unpool forward, got {type(cache).__name__}"
+        )
     dout = check_dout(dout, cache.out_shape, cache.dtype)
-    planes = cache.indices.shape[0]
-    dx = np.take_along_axis(dout.reshape(planes, -1), cache.indices, axis=1)
-    return dx.reshape(cache.x_shape)
+    return dout.reshape(-1)[cache.target].reshape(cache.x_shape)
 
 
 def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):

@@ -1,5 +1,5 @@
-"""Convolution modules: ``Conv1d``, ``Conv2d``, ``Conv3d`` with PyTorch's constructor signatures,
-parameter names (``weight``, ``bias``) and default initialisation; thin wrappers over
+"""Convolution modules: ``Conv1d/2d/3d`` and ``ConvTranspose1d/2d/3d`` with PyTorch's constructor
+signatures, parameter names (``weight``, ``bias``) and default initialisation; thin wrappers over
 ``numcnn.functional``."""
 
 from __future__ import annotations
@@ -14,22 +14,7 @@ from ..functional.padding import check_padding_mode
 from . import init
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d"]
-
-
-def check_dtype(module: Module, x, param: Parameter) -> None:
-    """A module casts nothing silently: the input must have its parameters' dtype."""
-    if isinstance(x, np.ndarray) and x.dtype != param.data.dtype:
-        raise TypeError(
-            f"{type(module).__name__}: input dtype {x.dtype} does not match the parameters' dtype "
-            f"{param.data.dtype}; cast the input (x.astype(np.{param.data.dtype})) or build/load the "
-            f"module in {x.dtype}"
-        )
-
-
-def check_cache(module: Module, cache) -> None:
-    if cache is None:
-        raise RuntimeError(f"{type(module).__name__}.backward called before forward")
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 
 class _ConvNd(Module):
@@ -79,7 +64,7 @@ class _ConvNd(Module):
         self._cache = None
 
     def forward(self, x):
-        check_dtype(self, x, self.weight)
+        self._check_input_dtype(x, self.weight.data)
         out, self._cache = self._forward(
             x,
             self.weight.data,
@@ -93,8 +78,7 @@ class _ConvNd(Module):
         return out
 
     def backward(self, dout):
-        check_cache(self, self._cache)
-        dx, dw, db = self._backward(dout, self._cache)
+        dx, dw, db = self._backward(dout, self._cached(self._cache))
         self.weight.accumulate(dw)
         if self.bias is not None:
             self.bias.accumulate(db)
@@ -142,3 +126,142 @@ class Conv3d(_ConvNd):
     _nd = 3
     _forward = staticmethod(F.conv3d_forward)
     _backward = staticmethod(F.conv3d_backward)
+
+
+class _ConvTransposeNd(Module):
+    _nd = 2
+    _forward = staticmethod(F.conv_transpose2d_forward)
+    _backward = staticmethod(F.conv_transpose2d_backward)
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups=1,
+        bias=True,
+        dilation=1,
+        padding_mode="zeros",
+        dtype=np.float32,
+    ):
+        super().__init__()
+        nd = self._nd
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"groups={groups} must be positive and divide in_channels={in_channels} and "
+                f"out_channels={out_channels}"
+            )
+        if padding_mode != "zeros":
+            raise ValueError(
+                f"Only 'zeros' padding mode is supported for {type(self).__name__}, got {padding_mode!r}"
+            )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
+        self.stride = as_tuple(stride, nd, "stride", minimum=1)
+        self.padding = as_tuple(padding, nd, "padding", minimum=0)
+        self.output_padding = as_tuple(output_padding, nd, "output_padding", minimum=0)
+        self.dilation = as_tuple(dilation, nd, "dilation", minimum=1)
+        self.groups = groups
+        self.padding_mode = padding_mode
+        # PyTorch computes fan_in from the weight's dim 1: out_channels/groups * prod(kernel).
+        fan_in = out_channels // groups * math.prod(self.kernel_size)
+        shape = (in_channels, out_channels // groups) + self.kernel_size
+        self.weight = Parameter(init.kaiming_uniform(shape, fan_in, dtype))
+        self.register_parameter("bias", Parameter(init.uniform_bias(out_channels, fan_in, dtype)) if bias else None)
+        self._cache = None
+
+    def _output_padding(self, x, output_size):
+        """PyTorch's rule: the output_padding that makes the output ``output_size``."""
+        if output_size is None:
+            return self.output_padding
+        nd = self._nd
+        size = tuple(int(v) for v in output_size)
+        if len(size) == nd + 2:
+            size = size[2:]
+        if len(size) != nd:
+            raise ValueError(f"output_size must have {nd} or {nd + 2} elements, got {tuple(output_size)!r}")
+        result = []
+        for axis, (o, n, s, p, d, k) in enumerate(
+            zip(size, x.shape[2:], self.stride, self.padding, self.dilation, self.kernel_size)
+        ):
+            smallest = (n - 1) * s - 2 * p + d * (k - 1) + 1
+            if not smallest <= o < smallest + s:
+                raise ValueError(
+                    f"requested output_size {tuple(output_size)} is not possible: dimension {axis} must be "
+                    f"in [{smallest}, {smallest + s - 1}] for input {x.shape[2:]}"
+                )
+            result.append(o - smallest)
+        return tuple(result)
+
+    def __call__(self, x, output_size=None):
+        return self.forward(x, output_size)
+
+    def forward(self, x, output_size=None):
+        self._check_input_dtype(x, self.weight.data)
+        out, self._cache = self._forward(
+            x,
+            self.weight.data,
+            None if self.bias is None else self.bias.data,
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self._output_padding(x, output_size),
+            groups=self.groups,
+            dilation=self.dilation,
+        )
+        return out
+
+    def backward(self, dout):
+        dx, dw, db = self._backward(dout, self._cached(self._cache))
+        self.weight.accumulate(dw)
+        if self.bias is not None:
+            self.bias.accumulate(db)
+        return dx
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * self._nd:
+            s += f", padding={self.padding}"
+        if self.output_padding != (0,) * self._nd:
+            s += f", output_padding={self.output_padding}"
+        if self.dilation != (1,) * self._nd:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """1-D transposed convolution over (N, C_in, L); weight (C_in, C_out/groups, kL).
+    See ``torch.nn.ConvTranspose1d``."""
+
+    _nd = 1
+    _forward = staticmethod(F.conv_transpose1d_forward)
+    _backward = staticmethod(F.conv_transpose1d_backward)
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """2-D transposed convolution over (N, C_in, H, W); weight (C_in, C_out/groups, kH, kW).
+
+    ``ConvTranspose2d(in_channels, out_channels, kernel_size, stride=1, padding=0,
+    output_padding=0, groups=1, bias=True, dilation=1, padding_mode='zeros', dtype=np.float32)``;
+    ``module(x, output_size=(H_out, W_out))`` picks the output_padding, as in PyTorch.
+    """
+
+    _nd = 2
+    _forward = staticmethod(F.conv_transpose2d_forward)
+    _backward = staticmethod(F.conv_transpose2d_backward)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """3-D transposed convolution over (N, C_in, D, H, W); weight (C_in, C_out/groups, kD, kH, kW).
+    See ``torch.nn.ConvTranspose3d``."""
+
+    _nd = 3
+    _forward = staticmethod(F.conv_transpose3d_forward)
+    _backward = staticmethod(F.conv_transpose3d_backward)

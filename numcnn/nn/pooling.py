@@ -5,10 +5,25 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..functional._window import as_tuple
-from .conv import check_cache
 from .module import Module
 
-__all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"]
+__all__ = [
+    "MaxPool1d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AvgPool3d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "MaxUnpool3d",
+]
 
 
 class _MaxPoolNd(Module):
@@ -37,8 +52,7 @@ class _MaxPoolNd(Module):
         return out
 
     def backward(self, dout):
-        check_cache(self, self._cache)
-        return self._backward(dout, self._cache)
+        return self._backward(dout, self._cached(self._cache))
 
     def extra_repr(self):
         return (
@@ -105,8 +119,7 @@ class _AvgPoolNd(Module):
         return out
 
     def backward(self, dout):
-        check_cache(self, self._cache)
-        return self._backward(dout, self._cache)
+        return self._backward(dout, self._cached(self._cache))
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -140,3 +153,137 @@ class AvgPool3d(_AvgPoolNd):
     _nd = 3
     _forward = staticmethod(F.avg_pool3d_forward)
     _backward = staticmethod(F.avg_pool3d_backward)
+
+
+class _AdaptivePoolNd(Module):
+    _nd = 2
+    _forward = staticmethod(F.adaptive_avg_pool2d_forward)
+    _backward = staticmethod(F.adaptive_avg_pool2d_backward)
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+        self._cache = None
+
+    def forward(self, x):
+        out, self._cache = self._forward(x, self.output_size)
+        return out
+
+    def backward(self, dout):
+        return self._backward(dout, self._cached(self._cache))
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(_AdaptivePoolNd):
+    """1-D adaptive average pooling over (N, C, L) to ``output_size``.  See ``torch.nn.AdaptiveAvgPool1d``."""
+
+    _nd = 1
+    _forward = staticmethod(F.adaptive_avg_pool1d_forward)
+    _backward = staticmethod(F.adaptive_avg_pool1d_backward)
+
+
+class AdaptiveAvgPool2d(_AdaptivePoolNd):
+    """2-D adaptive average pooling over (N, C, H, W) to ``output_size`` (int or (H_out, W_out),
+    None keeps a size); ``AdaptiveAvgPool2d(1)`` is global average pooling."""
+
+    _nd = 2
+    _forward = staticmethod(F.adaptive_avg_pool2d_forward)
+    _backward = staticmethod(F.adaptive_avg_pool2d_backward)
+
+
+class AdaptiveAvgPool3d(_AdaptivePoolNd):
+    """3-D adaptive average pooling over (N, C, D, H, W).  See ``torch.nn.AdaptiveAvgPool3d``."""
+
+    _nd = 3
+    _forward = staticmethod(F.adaptive_avg_pool3d_forward)
+    _backward = staticmethod(F.adaptive_avg_pool3d_backward)
+
+
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(output_size)
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x):
+        out, self._cache = self._forward(x, self.output_size, return_indices=self.return_indices)
+        return out
+
+
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
+    """1-D adaptive max pooling over (N, C, L).  See ``torch.nn.AdaptiveMaxPool1d``."""
+
+    _nd = 1
+    _forward = staticmethod(F.adaptive_max_pool1d_forward)
+    _backward = staticmethod(F.adaptive_max_pool1d_backward)
+
+
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
+    """2-D adaptive max pooling over (N, C, H, W) to ``output_size``:
+    ``AdaptiveMaxPool2d(output_size, return_indices=False)``.  See ``torch.nn.AdaptiveMaxPool2d``."""
+
+    _nd = 2
+    _forward = staticmethod(F.adaptive_max_pool2d_forward)
+    _backward = staticmethod(F.adaptive_max_pool2d_backward)
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """3-D adaptive max pooling over (N, C, D, H, W).  See ``torch.nn.AdaptiveMaxPool3d``."""
+
+    _nd = 3
+    _forward = staticmethod(F.adaptive_max_pool3d_forward)
+    _backward = staticmethod(F.adaptive_max_pool3d_backward)
+
+
+class _MaxUnpoolNd(Module):
+    _nd = 2
+    _forward = staticmethod(F.max_unpool2d_forward)
+    _backward = staticmethod(F.max_unpool2d_backward)
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        nd = self._nd
+        self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
+        self.stride = self.kernel_size if stride is None else as_tuple(stride, nd, "stride", minimum=1)
+        self.padding = as_tuple(padding, nd, "padding", minimum=0)
+        self._cache = None
+
+    def __call__(self, x, indices, output_size=None):
+        return self.forward(x, indices, output_size)
+
+    def forward(self, x, indices, output_size=None):
+        out, self._cache = self._forward(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+        return out
+
+    def backward(self, dout):
+        return self._backward(dout, self._cached(self._cache))
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """1-D max unpooling: ``unpool(x, indices, output_size=None)``.  See ``torch.nn.MaxUnpool1d``."""
+
+    _nd = 1
+    _forward = staticmethod(F.max_unpool1d_forward)
+    _backward = staticmethod(F.max_unpool1d_backward)
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """2-D max unpooling: ``MaxUnpool2d(kernel_size, stride=None, padding=0)``, called as
+    ``unpool(x, indices, output_size=None)`` with the indices of ``MaxPool2d(return_indices=True)``.
+    Not usable inside ``Sequential`` (it takes two inputs), as in PyTorch."""
+
+    _nd = 2
+    _forward = staticmethod(F.max_unpool2d_forward)
+    _backward = staticmethod(F.max_unpool2d_backward)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """3-D max unpooling.  See ``torch.nn.MaxUnpool3d``."""
+
+    _nd = 3
+    _forward = staticmethod(F.max_unpool3d_forward)
+    _backward = staticmethod(F.max_unpool3d_backward)

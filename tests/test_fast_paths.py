@@ -1,0 +1,321 @@
+"""Every fast path of conv and max-pool against an independent direct computation.
+
+The fast code picks a path by shape (depthwise shifted slices or banded GEMMs, pointwise 1x1,
+stride-1 dx as a correlation of dout, column matrices kept whole or rebuilt in batch chunks,
+max-pool without NaN handling and with it, backward by multiplication or by masked adds).  Each
+test forces a path with the module's thresholds and compares with a direct sum over kernel
+offsets written here from the definition (float64, exact up to summation order), or, for
+float32, with a rigorous rounding bound.
+
+float32 tolerance: an output (or gradient entry) is a sum of m products; computed in float32 in
+any order its error is at most gamma_m * sum |products| with gamma_m = m u / (1 - m u),
+u = 2**-24 (Higham, Accuracy and Stability of Numerical Algorithms, 3.1).  The tests check
+|fast32 - direct64| <= 2 * gamma_m * (direct64 of |x| and |w|) + tiny, which cannot hide a
+wrong index or a missing term (those are O(1) errors) yet never fails on rounding.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numcnn import reference
+from numcnn.functional import conv as conv_module
+from numcnn.functional import (
+    conv1d_backward,
+    conv1d_forward,
+    conv2d_backward,
+    conv2d_forward,
+    conv3d_backward,
+    conv3d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+
+CONV = {1: (conv1d_forward, conv1d_backward), 2: (conv2d_forward, conv2d_backward), 3: (conv3d_forward, conv3d_backward)}
+
+
+# --------------------------------------------------------------------------------------------
+# direct computation, from the definition
+
+
+def direct_conv(x, w, stride, pad, dilation, groups, dout=None):
+    """out[n, o, p] = sum_{c, k} xp[n, g(o) * Cg + c, p * s + k * d] * w[o, c, k]; and, given dout,
+    dx and dw by the same sums read the other way.  One einsum per kernel offset and group."""
+    nd = x.ndim - 2
+    n, c_in = x.shape[:2]
+    c_out = w.shape[0]
+    kernel = w.shape[2:]
+    cg, og = c_in // groups, c_out // groups
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in pad))
+    out_sp = tuple((xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(nd))
+    out = np.zeros((n, c_out) + out_sp, dtype=np.float64)
+    dxp = np.zeros(xp.shape, dtype=np.float64)
+    dw = np.zeros(w.shape, dtype=np.float64)
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        sl = tuple(slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilation, stride, out_sp))
+        for g in range(groups):
+            xs = xp[(slice(None), slice(g * cg, (g + 1) * cg)) + sl]
+            wk = w[(slice(g * og, (g + 1) * og), slice(None)) + offset]
+            out[:, g * og:(g + 1) * og] += np.einsum("nc...,oc->no...", xs, wk)
+            if dout is not None:
+                dg = dout[:, g * og:(g + 1) * og]
+                dw[(slice(g * og, (g + 1) * og), slice(None)) + offset] += np.einsum(
+                    "nop,ncp->oc", dg.reshape(n, og, -1), xs.reshape(n, cg, -1)
+                )
+                dxp[(slice(None), slice(g * cg, (g + 1) * cg)) + sl] += np.einsum("no...,oc->nc...", dg, wk)
+    crop = (slice(None), slice(None)) + tuple(slice(p, p + size) for p, size in zip(pad, x.shape[2:]))
+    return out, dxp[crop], dw
+
+
+def conv_case(nd, n, c_in, c_out, kernel, stride, pad, dilation, groups, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in) + tuple(kernel_input_size(kernel, stride, dilation, seed, nd)))
+    w = rng.standard_normal((c_out, c_in // groups) + tuple(kernel))
+    return x.astype(dtype), w.astype(dtype)
+
+
+def kernel_input_size(kernel, stride, dilation, seed, nd):
+    rng = np.random.default_rng(seed + 1)
+    return [int(d * (k - 1) + 1 + rng.integers(0, 2 * s + 4)) for k, s, d in zip(kernel, stride, dilation)]
+
+
+def check_conv(x, w, stride, pad, dilation, groups):
+    nd = x.ndim - 2
+    forward, backward = CONV[nd]
+    s, p, d = (stride,) * nd, (pad,) * nd, (dilation,) * nd
+    out, cache = forward(x, w, None, stride, pad, dilation, groups)
+    dout = np.random.default_rng(0).standard_normal(out.shape).astype(x.dtype)
+    dx, dw, db = backward(dout, cache)
+    x64, w64, d64 = (a.astype(np.float64) for a in (x, w, dout))
+    want_out, want_dx, want_dw = direct_conv(x64, w64, s, p, d, groups, d64)
+    assert out.dtype == dx.dtype == dw.dtype == x.dtype and db is None
+    if x.dtype == np.float64:
+        np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dw, want_dw, rtol=1e-12, atol=1e-12)
+        return
+    # float32: the rounding bound of the module docstring, from the same sums over |values|
+    kk = math.prod(w.shape[2:])
+    abs_out, abs_dx, abs_dw = direct_conv(np.abs(x64), np.abs(w64), s, p, d, groups, np.abs(d64))
+    u = 2.0**-24
+    for got, want, bound, m in (
+        (out, want_out, abs_out, w.shape[1] * kk),
+        (dx, want_dx, abs_dx, w.shape[0] // groups * kk),
+        (dw, want_dw, abs_dw, x.shape[0] * math.prod(out.shape[2:])),
+    ):
+        gamma = m * u / (1 - m * u)
+        assert np.all(np.abs(got - want) <= 2 * gamma * bound + 1e-30)
+
+
+@pytest.fixture
+def force(monkeypatch):
+    """Set conv-module thresholds for one test: force(_CHUNK_BYTES=1, _CACHE_BYTES=0, ...)."""
+
+    def apply(**values):
+        for name, value in values.items():
+            assert hasattr(conv_module, name)
+            monkeypatch.setattr(conv_module, name, value)
+
+    return apply
+
+
+# --------------------------------------------------------------------------------------------
+# conv paths
+
+GEMM_MODES = {
+    "kept": dict(_CACHE_BYTES=1 << 40),
+    "chunked": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1),  # one sample per chunk: every chunk boundary
+}
+
+
+@pytest.mark.parametrize("mode", sorted(GEMM_MODES))
+@pytest.mark.parametrize(
+    "nd, n, c_in, c_out, k, stride, pad, dilation, groups",
+    [
+        (2, 3, 4, 6, 3, 1, 1, 1, 1),  # stride 1, C_out > C_in: W.T @ dout + col2im
+        (2, 3, 6, 4, 3, 1, 1, 1, 1),  # stride 1, C_out <= C_in: dx as correlation of dout
+        (2, 3, 6, 4, 3, 1, 0, 2, 2),  # correlation path, dilated and grouped
+        (2, 2, 5, 5, 2, 1, 3, 1, 1),  # padding larger than the kernel span
+        (2, 3, 4, 6, 3, 2, 1, 1, 2),  # strided, grouped
+        (2, 2, 3, 4, 5, 3, 2, 2, 1),  # strided and dilated
+        (2, 4, 6, 8, 1, 1, 0, 1, 1),  # pointwise 1x1
+        (2, 4, 6, 6, 1, 2, 0, 1, 3),  # 1x1 with stride, grouped
+        (2, 2, 4, 4, 1, 1, 1, 1, 1),  # 1x1 with padding
+        (1, 3, 4, 4, 3, 1, 1, 1, 1),
+        (1, 3, 4, 6, 4, 2, 2, 1, 2),
+        (3, 2, 4, 3, 2, 1, 1, 1, 1),
+        (3, 2, 2, 4, 3, 2, 1, 1, 2),
+    ],
+)
+def test_gemm_paths_match_direct(force, mode, nd, n, c_in, c_out, k, stride, pad, dilation, groups):
+    force(**GEMM_MODES[mode])
+    x, w = conv_case(nd, n, c_in, c_out, (k,) * nd, (stride,) * nd, pad, (dilation,) * nd, groups, seed=k + 7 * c_in)
+    check_conv(x, w, stride, pad, dilation, groups)
+
+
+@pytest.mark.parametrize("banded", [True, False], ids=["banded", "shifted"])
+@pytest.mark.parametrize(
+    "nd, c, mult, k, stride, pad, dilation",
+    [
+        (2, 4, 1, 3, 1, 1, 1),
+        (2, 3, 2, 3, 1, 1, 1),  # channel multiplier 2
+        (2, 4, 1, 3, 2, 1, 1),
+        (2, 2, 1, 5, 1, 2, 2),
+        (2, 3, 3, 2, 2, 0, 1),
+        (1, 4, 1, 3, 1, 1, 1),  # 1-D and 3-D always take the shifted-slice path
+        (3, 2, 2, 3, 1, 1, 1),
+    ],
+)
+def test_depthwise_paths_match_direct(force, banded, nd, c, mult, k, stride, pad, dilation):
+    force(_BANDED_MAX_WIDTH=1 << 30 if banded else 0)
+    x, w = conv_case(nd, 3, c, c * mult, (k,) * nd, (stride,) * nd, pad, (dilation,) * nd, c, seed=c + k)
+    check_conv(x, w, stride, pad, dilation, groups=c)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    groups=st.integers(1, 3),
+    cg_in=st.integers(1, 3),
+    cg_out=st.integers(1, 3),
+    k=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    pad=st.integers(0, 2),
+    dilation=st.integers(1, 2),
+    chunked=st.booleans(),
+    banded=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_conv2d_random_configs_float64(n, groups, cg_in, cg_out, k, stride, pad, dilation, chunked, banded, seed):
+    saved = (conv_module._CACHE_BYTES, conv_module._CHUNK_BYTES, conv_module._BANDED_MAX_WIDTH)
+    try:
+        conv_module._CACHE_BYTES = 0 if chunked else 1 << 40
+        conv_module._CHUNK_BYTES = 1 if chunked else 1 << 40
+        conv_module._BANDED_MAX_WIDTH = 1 << 30 if banded else 0
+        x, w = conv_case(2, n, groups * cg_in, groups * cg_out, (k, k), (stride,) * 2, pad, (dilation,) * 2, groups, seed)
+        check_conv(x, w, stride, pad, dilation, groups)
+    finally:
+        conv_module._CACHE_BYTES, conv_module._CHUNK_BYTES, conv_module._BANDED_MAX_WIDTH = saved
+
+
+@pytest.mark.parametrize(
+    "c_in, c_out, k, stride, pad, groups, banded",
+    [
+        (8, 8, 3, 1, 1, 1, False),  # correlation dx
+        (3, 16, 5, 1, 2, 1, False),  # col2im dx
+        (4, 8, 3, 2, 1, 1, False),
+        (16, 32, 1, 1, 0, 1, False),  # pointwise
+        (8, 8, 3, 1, 1, 8, True),  # depthwise, banded
+        (8, 8, 3, 1, 1, 8, False),  # depthwise, shifted slices
+    ],
+)
+def test_float32_paths_within_rounding_bound(force, c_in, c_out, k, stride, pad, groups, banded):
+    force(_BANDED_MAX_WIDTH=1 << 30 if banded else 0, _CHUNK_BYTES=4096, _CACHE_BYTES=0)
+    rng = np.random.default_rng(c_in + c_out)
+    x = rng.standard_normal((5, c_in, 13, 12)).astype(np.float32)
+    w = rng.standard_normal((c_out, c_in // groups, k, k)).astype(np.float32)
+    check_conv(x, w, stride, pad, 1, groups)
+
+
+def test_fast_conv_matches_cs231n_reference():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 3, 9, 9))
+    w = rng.standard_normal((5, 3, 3, 3))
+    b = rng.standard_normal(5)
+    for stride, pad in [(1, 1), (2, 1), (2, 0), (3, 2)]:
+        want, cache = reference.conv_forward_naive(x, w, b, {"stride": stride, "pad": pad})
+        got, fast_cache = conv2d_forward(x, w, b, stride, pad)
+        dout = rng.standard_normal(got.shape)
+        for a, b_ in zip(conv2d_backward(dout, fast_cache), reference.conv_backward_naive(dout, cache)):
+            np.testing.assert_allclose(a, b_, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_does_not_modify_inputs_or_keep_stale_columns(force):
+    force(_CACHE_BYTES=1 << 40)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 6))
+    w = rng.standard_normal((4, 3, 3, 3))
+    x0, w0 = x.copy(), w.copy()
+    out, cache = conv2d_forward(x, w, padding=1)
+    dout = rng.standard_normal(out.shape)
+    first = conv2d_backward(dout, cache)
+    second = conv2d_backward(dout, cache)  # the kept columns are read-only: same answer twice
+    for a, b in zip(first[:2], second[:2]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(w, w0)
+
+
+# --------------------------------------------------------------------------------------------
+# max-pool paths
+
+
+def direct_max_pool(x, k, s, p, dout):
+    """The rule, per window, in plain Python: scan row-major from the first position inside the
+    input; a value takes over if strictly greater or NaN (so ties keep the first, the last NaN
+    wins); padding never wins.  Gradient added at the winner."""
+    n, c, h, w = x.shape
+    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    out = np.empty((n, c, ho, wo), dtype=x.dtype)
+    dx = np.zeros(x.shape, dtype=np.float64)
+    for a, b, i, j in itertools.product(range(n), range(c), range(ho), range(wo)):
+        best, where = None, None
+        for u, v in itertools.product(range(k), range(k)):
+            r, q = i * s - p + u, j * s - p + v
+            if not (0 <= r < h and 0 <= q < w):
+                continue
+            val = x[a, b, r, q]
+            if best is None or val > best or np.isnan(val):
+                best, where = val, (r, q)
+        out[a, b, i, j] = best
+        dx[(a, b) + where] += dout[a, b, i, j]
+    return out, dx
+
+
+@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1), (3, 3, 0), (3, 1, 1), (2, 1, 0), (3, 2, 0)])
+@pytest.mark.parametrize("values", ["ties", "nan", "inf"])
+@pytest.mark.parametrize("dout_kind", ["finite", "nonfinite"])
+def test_max_pool_paths_match_direct(k, s, p, values, dout_kind):
+    rng = np.random.default_rng(k * 10 + s)
+    x = rng.integers(-2, 3, size=(2, 3, 7, 8)).astype(np.float64)  # many ties
+    if values == "nan":
+        x[0, 0, 1, 1] = np.nan
+        x[1, 2, 3:5, 3:5] = np.nan
+    elif values == "inf":
+        x[0, 1] = -np.inf  # all -inf windows: the first position inside the input wins
+        x[1, 0, 2, 2] = np.inf
+    out, cache = max_pool2d_forward(x, k, s, p)
+    dout = rng.standard_normal(out.shape)
+    if dout_kind == "nonfinite":
+        dout[0, 0, 0, 0] = np.inf
+        dout[1, 1, -1, -1] = np.nan
+    dx = max_pool2d_backward(dout, cache)
+    want_out, want_dx = direct_max_pool(x, k, s, p, dout)
+    np.testing.assert_array_equal(out, want_out)
+    # overlapping windows add in another order: equal up to rounding, NaN/inf in the same places
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_matches_cs231n_reference_with_overlap(dtype):
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 4, size=(2, 3, 9, 9)).astype(dtype)
+    for k, s in [(2, 2), (3, 2), (3, 1)]:
+        param = {"pool_height": k, "pool_width": k, "stride": s}
+        want, cache = reference.max_pool_forward_naive(x, param)
+        got, fast_cache = max_pool2d_forward(x, k, s)
+        dout = rng.standard_normal(got.shape).astype(dtype)
+        dx = max_pool2d_backward(dout, fast_cache)
+        assert got.dtype == dx.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+        # an input can win up to k*k overlapping windows: a sum of <= 9 float32 terms of size < 5,
+        # added in another order, so it may differ by a few ulp of 45 (atol 1e-5)
+        atol = 1e-5 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(dx, reference.max_pool_backward_naive(dout, cache), rtol=0, atol=atol)
