@@ -6,8 +6,9 @@ threads keep spinning for a while after a call), and the medians of the repeats 
 PyTorch gets the same number of threads as numcnn's BLAS.  A row also gives the useful GFLOP/s
 (the direct algorithm's 2 * MACs per pass), that rate as a fraction of this machine's GEMM rate
 (measured here, same dtype), and the peak extra memory of one numcnn forward+backward
-(tracemalloc, which sees NumPy's allocations), for convolutions also relative to one im2col
-matrix.  A last line times the CS231n naive loops once against the fast path.
+(tracemalloc, which sees NumPy's allocations): in all, and "extra" beyond the arrays the calls
+return (out, dx, dw, db), for convolutions also relative to one im2col matrix.  A last line
+times the CS231n naive loops once against the best of 11 fast runs.
 
 To benchmark another op, append a :class:`Case` to :data:`CASES` (see :func:`conv2d_case`).
 """
@@ -78,9 +79,9 @@ def conv2d_case(x_shape, w_shape, stride=1, padding=0, groups=1, suites=("conv",
         from .functional import conv2d_backward, conv2d_forward
 
         def forward():
-            return conv2d_forward(a["x"], a["w"], a["b"], stride, padding, 1, groups)[1]
+            return conv2d_forward(a["x"], a["w"], a["b"], stride, padding, 1, groups)
 
-        return forward, lambda cache: conv2d_backward(a["dout"], cache)
+        return forward, lambda state: conv2d_backward(a["dout"], state[1])
 
     def build_torch(torch, a):
         x = torch.from_numpy(a["x"]).requires_grad_()
@@ -132,9 +133,9 @@ def max_pool2d_case(x_shape, kernel, stride, padding=0, suites=("pool",), naive=
         from .functional import max_pool2d_backward, max_pool2d_forward
 
         def forward():
-            return max_pool2d_forward(a["x"], kernel, stride, padding)[1]
+            return max_pool2d_forward(a["x"], kernel, stride, padding)
 
-        return forward, lambda cache: max_pool2d_backward(a["dout"], cache)
+        return forward, lambda state: max_pool2d_backward(a["dout"], state[1])
 
     def build_torch(torch, a):
         x = torch.from_numpy(a["x"]).requires_grad_()
@@ -379,14 +380,28 @@ def _time_pair(forward, backward):
     return mid - start, end - mid
 
 
-def peak_extra_bytes(forward, backward) -> int:
-    """Peak bytes NumPy allocates during one forward + backward (the cache kept in between)."""
+def _nbytes(value) -> int:
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(v) for v in value)
+    return 0
+
+
+def peak_extra_bytes(forward, backward) -> tuple[int, int]:
+    """Peak bytes NumPy allocates during one forward + backward, the forward's output and cache
+    kept alive until the backward ends (as in training); returns ``(peak, peak - results)``
+    where results are the arrays the two calls return (out, dx, dw, db), which any
+    implementation must allocate."""
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        backward(forward())
-        return tracemalloc.get_traced_memory()[1] - base
+        state = forward()
+        grads = backward(state)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        results = _nbytes(state[0] if isinstance(state, tuple) else state) + _nbytes(grads)
+        return peak, peak - results
     finally:
         tracemalloc.stop()
 
@@ -415,19 +430,24 @@ def run_case(case: Case, dtype, repeat, torch, pause, rng) -> dict:
         row[f"{who}_ms"] = 1e3 * statistics.median(f + b for f, b in pairs)
     row["ratio"] = row["numcnn_ms"] / row["torch_ms"] if row["torch_ms"] else None
     row["gflops"] = case.flops / (row["numcnn_ms"] * 1e-3) / 1e9 if case.flops else None
-    peak = peak_extra_bytes(*ours)
+    peak, extra = peak_extra_bytes(*ours)
     row["peak_mib"] = peak / 2**20
+    row["extra_mib"] = extra / 2**20
     itemsize = np.dtype(dtype).itemsize
-    row["peak_vs_im2col"] = peak / (case.im2col_elements * itemsize) if case.im2col_elements else None
+    row["extra_vs_im2col"] = extra / (case.im2col_elements * itemsize) if case.im2col_elements else None
     return row
 
 
 def run_naive(case: Case, dtype, rng) -> dict:
-    """Time the reference loops once against the median of a few fast runs, same inputs."""
+    """Time the reference loops once against the best of 11 fast runs, same inputs.
+
+    Best-of rather than median here: the naive loops are one long single-threaded run, while a
+    few-millisecond multi-threaded fast run can lose a whole scheduler slice on a shared machine.
+    """
     arrays = case.setup(dtype, rng)
     forward, backward = case.numcnn(arrays)
     _time_pair(forward, backward)
-    fast = statistics.median(sum(_time_pair(forward, backward)) for _ in range(5))
+    fast = min(sum(_time_pair(forward, backward)) for _ in range(11))
     naive = case.naive(arrays)
     start = time.perf_counter()
     naive()
@@ -474,14 +494,16 @@ def _fmt(value, spec):
 
 
 def format_table(rows, gemm) -> str:
-    header = ("op", "shape", "numcnn ms", "fwd", "bwd", "torch ms", "ratio", "GFLOP/s", "%GEMM", "peak MiB", "x im2col")
+    header = ("op", "shape", "numcnn ms", "fwd", "bwd", "torch ms", "ratio", "GFLOP/s", "%GEMM", "peak MiB",
+              "extra MiB", "x im2col")
     lines = []
     for r in rows:
         frac = r["gflops"] / gemm * 100 if r["gflops"] else None
         lines.append((
             r["op"], r["shape"], _fmt(r["numcnn_ms"], ".2f"), _fmt(r["numcnn_fwd_ms"], ".2f"),
             _fmt(r["numcnn_bwd_ms"], ".2f"), _fmt(r["torch_ms"], ".2f"), _fmt(r["ratio"], ".2f"),
-            _fmt(r["gflops"], ".0f"), _fmt(frac, ".0f"), _fmt(r["peak_mib"], ".1f"), _fmt(r["peak_vs_im2col"], ".2f"),
+            _fmt(r["gflops"], ".0f"), _fmt(frac, ".0f"), _fmt(r["peak_mib"], ".1f"), _fmt(r["extra_mib"], ".1f"),
+            _fmt(r["extra_vs_im2col"], ".2f"),
         ))
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     out = ["  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
@@ -544,6 +566,7 @@ def add_parser(subparsers):
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--threads", type=int, default=None, help="BLAS and PyTorch threads (default: numcnn's BLAS count)")
     p.add_argument("--pause", type=float, default=0.05, help="seconds between numcnn and PyTorch blocks (default 0.05)")
+    p.add_argument("--match", metavar="TEXT", help="only rows whose op or shape contains TEXT (e.g. 'g64')")
     p.add_argument("--no-torch", action="store_true", help="do not time PyTorch even if it is installed")
     p.add_argument("--json", metavar="PATH", help="write rows, summary and machine description as JSON")
     p.add_argument("--csv", metavar="PATH", help="write the rows as CSV")
@@ -572,7 +595,9 @@ def main(args) -> int:
           f"torch {machine['torch'] or 'not installed (numcnn-only columns)'}")
     gemm = machine_gemm_gflops(dtype)
     print(f"machine {dtype} GEMM (2048^3 matmul): {gemm:.0f} GFLOP/s", flush=True)
-    cases = [c for c in CASES if args.suite in c.suites]
+    cases = [c for c in CASES if args.suite in c.suites and (not args.match or args.match in f"{c.op} {c.shape}")]
+    if not cases:
+        raise UserError(f"no benchmark rows match --suite {args.suite} --match {args.match!r}")
     rng = np.random.default_rng(0)
     rows = []
     for case in cases:

@@ -31,7 +31,7 @@ def test_bench_quick_writes_json_and_csv(tiny_cases, tmp_path, capsys):
     data = json.loads(js.read_text())
     assert [r["op"] for r in data["rows"]] == ["conv2d", "max_pool2d"]  # the depthwise row is not "quick"
     conv = data["rows"][0]
-    assert conv["numcnn_ms"] > 0 and conv["gflops"] > 0 and conv["peak_vs_im2col"] > 0
+    assert conv["numcnn_ms"] > 0 and conv["gflops"] > 0 and conv["extra_vs_im2col"] > 0
     assert len(data["naive"]) == 2 and all(r["speedup"] > 0 for r in data["naive"])
     assert {"cpu", "cores", "numpy", "blas"} <= set(data["machine"])
     with open(cs) as f:
@@ -70,15 +70,16 @@ def test_registry_cases_build_and_run_scaled_down():
     forward, backward = small.numcnn(arrays)
     dx, dw, db = backward(forward())
     assert dx.dtype == np.float32 and dw.shape == (4, 4, 3, 3)
-    assert bench.peak_extra_bytes(forward, backward) > 0
+    peak, extra = bench.peak_extra_bytes(forward, backward)
+    assert peak > extra > 0
 
 
 def test_geomeans_and_table():
     rows = [
         {"op": "conv2d", "shape": "a", "numcnn_ms": 2.0, "numcnn_fwd_ms": 1.0, "numcnn_bwd_ms": 1.0, "torch_ms": 1.0,
-         "ratio": 2.0, "gflops": 50.0, "peak_mib": 1.0, "peak_vs_im2col": 0.5},
+         "ratio": 2.0, "gflops": 50.0, "peak_mib": 1.0, "extra_mib": 0.5, "extra_vs_im2col": 0.5},
         {"op": "conv2d", "shape": "b", "numcnn_ms": 1.0, "numcnn_fwd_ms": 0.5, "numcnn_bwd_ms": 0.5, "torch_ms": 2.0,
-         "ratio": 0.5, "gflops": None, "peak_mib": 1.0, "peak_vs_im2col": None},
+         "ratio": 0.5, "gflops": None, "peak_mib": 1.0, "extra_mib": 0.5, "extra_vs_im2col": None},
     ]
     summary = bench.geomeans(rows)
     assert summary["conv2d"]["geomean_ratio"] == pytest.approx(1.0)

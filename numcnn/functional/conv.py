@@ -115,14 +115,18 @@ def _is_pointwise(kernel, stride, pads) -> bool:
 # about as much as filling it) and stays in cache for its GEMM, the peak memory stays well
 # under one im2col matrix, and there are few, large GEMM calls (many small multi-threaded BLAS
 # calls stall badly when the cores are shared).
-_CHUNK_BYTES = 4 << 20
+_CHUNK_BYTES = 8 << 20
 # Column matrices up to this size are built once and kept from the forward to the backward pass
 # (below glibc's 32 MiB mmap threshold a freed block is reused without page faults).
-_CACHE_BYTES = 24 << 20
+_CACHE_BYTES = 8 << 20
 
 
 def _batch_chunks(n, per_sample_bytes):
-    step = max(1, min(n, _CHUNK_BYTES // max(1, per_sample_bytes)))
+    """Batch ranges of about min(_CHUNK_BYTES, max(a quarter of the whole, 2 MiB)) bytes of
+    columns each: few GEMM calls (each multi-threaded BLAS call synchronises its threads, which
+    is slow when the cores are shared) but never a second whole column matrix."""
+    target = min(_CHUNK_BYTES, max(n * per_sample_bytes // 4, 2 << 20))
+    step = max(1, min(n, target // max(1, per_sample_bytes)))
     return [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
@@ -169,13 +173,16 @@ class _Columns:
         positions = math.prod(self.out_spatial)
         ck = c * math.prod(self.kernel)
         total = n * ck * positions * self.xp.itemsize
+        chunks = _batch_chunks(n, ck * positions * self.xp.itemsize)
         if self.cacheable and total <= _CACHE_BYTES:
+            # kept whole, but still handed out in chunks (views) so the GEMM outputs stay small
             if "cols" not in self._kept:
                 cols = im2col(self.xp, self.kernel, self.stride, self.dilation, self.out_spatial)
-                self._kept["cols"] = cols.reshape(self.groups, ck // self.groups, -1)
-            yield 0, n, self._kept["cols"]
+                self._kept["cols"] = cols.reshape(self.groups, ck // self.groups, n, positions)
+            full = self._kept["cols"]
+            for start, stop in chunks:
+                yield start, stop, full[:, :, start:stop].reshape(self.groups, ck // self.groups, -1)
             return
-        chunks = _batch_chunks(n, ck * positions * self.xp.itemsize)
         step = chunks[0][1] - chunks[0][0]
         buf = np.empty(ck * step * positions, dtype=self.xp.dtype)
         for start, stop in chunks:
