@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -37,14 +38,15 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train a CNN (default: LeNet-5 on the built-in 8x8 digits)",
-        description=(
+        description=textwrap.fill(
             "Train a model of the zoo on a data set, with a progress bar, validation after every "
             "epoch, best-on-validation checkpointing and a final test accuracy. With no arguments: "
-            "LeNet-5 on the built-in 8x8 handwritten digits (1,797 images; about 98-99%% test "
-            "accuracy in well under a minute). Everything lands in a run folder: run.json, "
+            "LeNet-5 on the built-in 8x8 handwritten digits (1,797 images; about 99% test "
+            "accuracy in seconds). Everything lands in a run folder: run.json, "
             "checkpoint.npz (last complete epoch), best.npz, history.json/.csv, metrics.json, and "
             "curves.png + filters.png when matplotlib is installed. A killed run loses at most the "
-            "epoch in progress: continue it with --resume RUN_DIR."
+            "epoch in progress: continue it with --resume RUN_DIR.",
+            width=88,
         ),
         epilog=(
             "examples:\n"
@@ -71,16 +73,18 @@ def add_parser(subparsers) -> None:
     model.add_argument("--model", choices=list(MODELS), default=None, help=f"architecture (default: {_DEFAULTS.model})")
     model.add_argument("--epochs", type=int, default=None, metavar="N", help=f"number of epochs in total (default: {_DEFAULTS.epochs})")
     model.add_argument("--batch-size", type=int, default=None, metavar="B", help=f"mini-batch size (default: {_DEFAULTS.batch_size})")
-    model.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help=f"(default: {_DEFAULTS.optimizer})")
+    model.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help=f"optimizer (default: {_DEFAULTS.optimizer})")
     model.add_argument(
         "--lr", type=float, default=None, metavar="LR",
         help="initial learning rate (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")",
     )
-    model.add_argument("--momentum", type=float, default=None, help=f"SGD momentum (default: {_DEFAULTS.momentum})")
-    model.add_argument("--weight-decay", type=float, default=None, metavar="WD", help=f"(default: {_DEFAULTS.weight_decay})")
+    model.add_argument("--momentum", type=float, default=None, metavar="M", help=f"SGD momentum (default: {_DEFAULTS.momentum})")
+    model.add_argument("--weight-decay", type=float, default=None, metavar="WD",
+                       help=f"L2 penalty; decoupled for adamw (default: {_DEFAULTS.weight_decay})")
     model.add_argument("--scheduler", choices=SCHEDULERS, default=None,
                        help=f"learning-rate schedule, stepped once per epoch (default: {_DEFAULTS.scheduler})")
-    model.add_argument("--label-smoothing", type=float, default=None, metavar="E", help=f"(default: {_DEFAULTS.label_smoothing})")
+    model.add_argument("--label-smoothing", type=float, default=None, metavar="E",
+                       help=f"cross-entropy label smoothing (default: {_DEFAULTS.label_smoothing})")
     model.add_argument("--patience", type=int, default=None, metavar="N",
                        help="stop after N epochs without a better validation accuracy (default: 0 = never)")
     model.add_argument("--seed", type=int, default=None, help=f"seed of the weights, dropout and batch order (default: {_DEFAULTS.seed})")
