@@ -290,3 +290,13 @@ def test_normalizer_round_trip_and_channel_check():
     assert Normalizer.from_dict(n.to_dict()) == n
     with pytest.raises(UserError, match="3, H, W"):
         n(np.zeros((2, 1, 4, 4)))
+
+
+def test_fashion_mnist_reads_the_same_idx_files_with_its_class_names(tmp_path):
+    rng = np.random.default_rng(13)
+    x, y = fake_mnist(30, rng)
+    write_idx_split(tmp_path, "train", x, y, gz=True)
+    write_idx_split(tmp_path, "t10k", x[:10], y[:10], gz=False)  # mixed .gz and raw files
+    s = load_dataset("fashion-mnist", tmp_path, val_size=0)
+    assert (len(s.train), len(s.val), len(s.test)) == (30, 0, 10)
+    assert s.classes[0] == "T-shirt/top" and s.classes[9] == "Ankle boot"
