@@ -86,3 +86,10 @@ def test_geomeans_and_table():
     assert summary["conv2d"]["worst_ratio"] == 2.0
     table = bench.format_table(rows, gemm=100.0)
     assert "50" in table.splitlines()[1] and len(table.splitlines()) == 3
+
+
+def test_bench_plot_writes_a_png(tiny_cases, tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "bench.png"
+    assert cli.main(["bench", "--suite", "pool", "--repeat", "1", "--pause", "0", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
