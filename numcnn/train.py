@@ -73,8 +73,8 @@ class TrainConfig:
     patience: int = 0
     label_smoothing: float = 0.1
     seed: int = 0
-    val_size: float = 0.1
-    test_size: float = 0.2
+    val_size: float | int = 0.1
+    test_size: float | int = 0.2
     model_options: dict = dataclasses.field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
@@ -259,7 +259,6 @@ def resume(run_dir, *, epochs: int | None = None, data_dir=None, quiet: bool = F
 
 def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_after: int | None) -> dict:
     say = _Printer(quiet)
-    t_start = time.perf_counter()
     meta = checkpoint[2] if checkpoint else {}
     normalizer = Normalizer.from_dict(meta["normalizer"]) if checkpoint else None
     splits = load_splits(config, normalizer)
@@ -370,7 +369,7 @@ def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_af
     if epoch < config.epochs and not stopped:
         say(f"stopped after epoch {epoch}; continue with: numcnn train --resume {run_dir}")
         return {"epochs": epoch, "finished": False}
-    return _finish(run_dir, config, splits, model, meta if epoch else None, say, time.perf_counter() - t_start)
+    return _finish(run_dir, config, splits, model, meta if epoch else None, say)
 
 
 def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoch: int, quiet: bool):
@@ -403,7 +402,7 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
     return total_loss / seen, correct / seen
 
 
-def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say, session_seconds: float) -> dict:
+def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say) -> dict:
     if meta is None:
         raise UserError(f"{run_dir}: no epoch completed")
     best_path = run_dir / BEST
