@@ -1,0 +1,138 @@
+"""``numcnn train``: train a zoo model on a data set into a run folder (or resume one)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from ..data import DATASETS
+from ..errors import UserError
+from ..models import MODELS
+from ..train import DEFAULT_LR, OPTIMIZERS, SCHEDULERS, TrainConfig, resume, train
+
+_DEFAULTS = TrainConfig()
+
+# Options that define a run; with --resume they come from the run folder instead.
+_RUN_OPTIONS = (
+    "dataset", "model", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler",
+    "patience", "label_smoothing", "seed", "val_size", "test_size",
+)
+
+
+def _size(text: str):
+    """A held-out size: a fraction in [0, 1) or a count of images."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction like 0.1 or a count like 500, got {text!r}") from None
+    if value < 0 or (value >= 1 and value != int(value)):
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1) or a whole count, got {text!r}")
+    return value if value < 1 else int(value)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a CNN (default: LeNet-5 on the built-in 8x8 digits)",
+        description=textwrap.fill(
+            "Train a model of the zoo on a data set, with a progress bar, validation after every "
+            "epoch, best-on-validation checkpointing and a final test accuracy. With no arguments: "
+            "LeNet-5 on the built-in 8x8 handwritten digits (1,797 images; about 99% test "
+            "accuracy in seconds). Everything lands in a run folder: run.json, "
+            "checkpoint.npz (last complete epoch), best.npz, history.json/.csv, metrics.json, and "
+            "curves.png + filters.png when matplotlib is installed. A killed run loses at most the "
+            "epoch in progress: continue it with --resume RUN_DIR.",
+            width=88,
+        ),
+        epilog=(
+            "examples:\n"
+            "  numcnn train\n"
+            "  numcnn train --dataset mnist --data-dir ~/data/mnist --epochs 5\n"
+            "  numcnn train --dataset cifar10 --data-dir cifar-10-batches-py --model vgg_small --epochs 30\n"
+            "  numcnn train --resume runs/digits-lenet5-20250101-120000 --epochs 40"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", choices=DATASETS, default=None, help=f"data set (default: {_DEFAULTS.dataset}, built in)")
+    data.add_argument(
+        "--data-dir", metavar="DIR", default=None,
+        help="folder with the data files: MNIST/Fashion-MNIST IDX files (train-*/t10k-*, .gz or not; "
+        "t10k alone is split three ways), CIFAR-10's python batches, or an .npz with x and y (for npz, "
+        "the file itself)",
+    )
+    data.add_argument("--val-size", type=_size, default=None, metavar="F|N",
+                      help=f"validation images held out of the training data (default: {_DEFAULTS.val_size})")
+    data.add_argument("--test-size", type=_size, default=None, metavar="F|N",
+                      help=f"test images held out when the data has no test split (default: {_DEFAULTS.test_size})")
+    model = p.add_argument_group("model and optimisation")
+    model.add_argument("--model", choices=list(MODELS), default=None, help=f"architecture (default: {_DEFAULTS.model})")
+    model.add_argument("--epochs", type=int, default=None, metavar="N", help=f"number of epochs in total (default: {_DEFAULTS.epochs})")
+    model.add_argument("--batch-size", type=int, default=None, metavar="B", help=f"mini-batch size (default: {_DEFAULTS.batch_size})")
+    model.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help=f"optimizer (default: {_DEFAULTS.optimizer})")
+    model.add_argument(
+        "--lr", type=float, default=None, metavar="LR",
+        help="initial learning rate (default: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")",
+    )
+    model.add_argument("--momentum", type=float, default=None, metavar="M", help=f"SGD momentum (default: {_DEFAULTS.momentum})")
+    model.add_argument("--weight-decay", type=float, default=None, metavar="WD",
+                       help=f"L2 penalty; decoupled for adamw (default: {_DEFAULTS.weight_decay})")
+    model.add_argument("--scheduler", choices=SCHEDULERS, default=None,
+                       help=f"learning-rate schedule, stepped once per epoch (default: {_DEFAULTS.scheduler})")
+    model.add_argument("--label-smoothing", type=float, default=None, metavar="E",
+                       help=f"cross-entropy label smoothing (default: {_DEFAULTS.label_smoothing})")
+    model.add_argument("--patience", type=int, default=None, metavar="N",
+                       help="stop after N epochs without a better validation accuracy (default: 0 = never)")
+    model.add_argument("--seed", type=int, default=None, help=f"seed of the weights, dropout and batch order (default: {_DEFAULTS.seed})")
+    run = p.add_argument_group("run folder")
+    run.add_argument("--out", metavar="RUN_DIR", default=None,
+                     help="run folder to create (default: runs/<dataset>-<model>-<timestamp>); must not exist")
+    run.add_argument("--resume", metavar="RUN_DIR", default=None,
+                     help="continue RUN_DIR from its last complete epoch with its saved settings "
+                     "(only --epochs, --data-dir and --quiet may be given with it)")
+    run.add_argument("--force", "--overwrite", action="store_true", help="replace an existing run folder given by --out")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no per-epoch lines")
+    p.set_defaults(func=run_command)
+
+
+def run_command(args) -> int:
+    if args.resume:
+        given = [f"--{name.replace('_', '-')}" for name in _RUN_OPTIONS if getattr(args, name) is not None]
+        if args.out or args.force:
+            given += ["--out/--force"]
+        if given:
+            raise UserError(
+                f"--resume continues a run with its saved settings; remove {', '.join(given)} "
+                "(only --epochs, --data-dir and --quiet may be given)"
+            )
+        out = Path(args.resume)
+        job = lambda: resume(out, epochs=args.epochs, data_dir=args.data_dir, quiet=args.quiet)  # noqa: E731
+    else:
+        values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name, None) is not None}
+        config = TrainConfig(**values)
+        out = Path(args.out) if args.out else _default_out(config)
+        job = lambda: train(config, out, overwrite=args.force, quiet=args.quiet)  # noqa: E731
+    try:
+        metrics = job()
+    except KeyboardInterrupt:
+        if (out / "run.json").is_file():
+            print(f"numcnn train: interrupted; continue with: numcnn train --resume {out}", file=sys.stderr)
+            return 130
+        raise
+    if args.quiet and metrics.get("finished", True):
+        print(f"test accuracy {metrics['test_accuracy']:.4f}  ->  {out}")
+    return 0
+
+
+def _default_out(config: TrainConfig) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{config.dataset}-{config.model}-{stamp}"
+    out, n = base, 1
+    while out.exists():  # never reuse a folder: two runs in the same second get -2, -3, ...
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out

@@ -1,0 +1,455 @@
+"""The training loop: epochs of shuffled mini-batches, validation each epoch, a tqdm progress bar,
+best-on-validation checkpointing, early stopping, and resume -- bit for bit.
+
+Everything random comes from two generators seeded by ``seed``: ``numcnn.nn.init``'s (weight
+initialisation, then Dropout masks) and the data generator (the order of the mini-batches).
+After every epoch their states, the weights, the optimizer and scheduler state, the history and
+the early-stopping counters are saved in ONE atomically written ``checkpoint.npz``, so a run
+killed at any moment loses at most the epoch in progress, and ``resume(run_dir)`` continues
+exactly as if it had never stopped (same weights, bit for bit).
+
+A run folder holds::
+
+    run.json        the configuration (written first; marks the folder as a numcnn run)
+    checkpoint.npz  the state after the last complete epoch (what --resume continues from)
+    best.npz        the weights of the epoch with the best validation accuracy
+    history.json    per-epoch metrics (also history.csv)
+    metrics.json    final numbers: test_accuracy, best_val_accuracy, epochs, seconds, ...
+    curves.png      loss and accuracy per epoch      (when matplotlib is importable)
+    filters.png     the first layer's filters         (when matplotlib is importable)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from . import optim as optim_mod
+from .checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
+from .data import DataSet, Normalizer, Splits, load_dataset
+from .errors import UserError
+from .functional import cross_entropy, softmax
+from .models import MODELS, build_model, model_spec
+from .nn import init
+
+__all__ = ["TrainConfig", "train", "resume", "evaluate", "predict_proba", "load_run_model", "OPTIMIZERS", "SCHEDULERS"]
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULERS = ("none", "step", "cosine", "plateau")
+DEFAULT_LR = {"sgd": 0.05, "adam": 2e-3, "adamw": 2e-3, "rmsprop": 1e-3}
+
+RUN_FILE = "run.json"
+CHECKPOINT = "checkpoint.npz"
+BEST = "best.npz"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved in ``run.json`` and every checkpoint).
+
+    ``lr=None`` takes the optimizer's default (``DEFAULT_LR``).  ``patience=0`` disables early
+    stopping.  ``val_size``/``test_size`` are fractions (< 1) or counts of held-out images.
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    model: str = "lenet5"
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float | None = None
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    scheduler: str = "cosine"
+    patience: int = 0
+    label_smoothing: float = 0.1
+    seed: int = 0
+    val_size: float | int = 0.1
+    test_size: float | int = 0.2
+    model_options: dict = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> "TrainConfig":
+        if self.model not in MODELS:
+            raise UserError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise UserError(f"unknown scheduler {self.scheduler!r}; choose from {', '.join(SCHEDULERS)}")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise UserError(f"--lr must be a positive number, got {self.lr}")
+        if self.patience < 0:
+            raise UserError(f"--patience must be >= 0 (0 disables early stopping), got {self.patience}")
+        if not 0 <= self.label_smoothing < 1:
+            raise UserError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        return self
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.lr if self.lr is not None else DEFAULT_LR[self.optimizer])
+
+
+# --- building blocks --------------------------------------------------------------------------
+def make_optimizer(config: TrainConfig, params):
+    lr, wd = config.learning_rate, config.weight_decay
+    if config.optimizer == "sgd":
+        return optim_mod.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    if config.optimizer == "adam":
+        return optim_mod.Adam(params, lr=lr, weight_decay=wd)
+    if config.optimizer == "adamw":
+        return optim_mod.AdamW(params, lr=lr, weight_decay=wd)
+    return optim_mod.RMSprop(params, lr=lr, weight_decay=wd)
+
+
+def make_scheduler(config: TrainConfig, optimizer):
+    if config.scheduler == "step":
+        return optim_mod.lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3), gamma=0.1)
+    if config.scheduler == "cosine":
+        return optim_mod.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.scheduler == "plateau":
+        return optim_mod.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=2)
+    return None
+
+
+def current_lr(optimizer) -> float:
+    return float(optimizer.param_groups[0]["lr"])
+
+
+def load_splits(config: TrainConfig, normalizer: Normalizer | None = None) -> Splits:
+    return load_dataset(
+        config.dataset, config.data_dir, val_size=config.val_size, test_size=config.test_size, normalizer=normalizer
+    )
+
+
+def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float = 0.0) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` (in eval mode) on ``data``; (nan, nan) when empty."""
+    if len(data) == 0:
+        return float("nan"), float("nan")
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    try:
+        for xb, yb in data.batches(batch_size):
+            logits = model(xb)
+            loss, _ = cross_entropy(logits, yb, label_smoothing=label_smoothing)
+            total_loss += float(loss) * len(yb)
+            correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+    finally:
+        model.train(was_training)
+    return total_loss / len(data), correct / len(data)
+
+
+def predict_proba(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Class probabilities ``(N, num_classes)`` float64 for normalised images ``x``."""
+    model.eval()
+    out = [softmax(model(x[i : i + batch_size]).astype(np.float64), axis=1) for i in range(0, len(x), batch_size)]
+    return np.concatenate(out)
+
+
+def check_labels(data: Splits | DataSet, num_classes: int, where: str) -> None:
+    sets = [data.train, data.val, data.test] if isinstance(data, Splits) else [data]
+    for ds in sets:
+        if len(ds) and (ds.y.min() < 0 or ds.y.max() >= num_classes):
+            raise UserError(
+                f"{where}: labels out of range: found {int(ds.y.min())}..{int(ds.y.max())} but the model has "
+                f"{num_classes} classes (0..{num_classes - 1})"
+            )
+
+
+# --- run folders ------------------------------------------------------------------------------
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise UserError(
+                f"run folder {out} already exists; continue it with --resume {out}, or replace it with --force"
+            )
+        if not (out / RUN_FILE).is_file():
+            raise UserError(f"--force: {out} is not a numcnn run folder (no {RUN_FILE}); refusing to delete it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write_history(run_dir: Path, history: list[dict]) -> None:
+    atomic_write_json(run_dir / "history.json", history)
+    if history:
+        keys = list(history[0])
+        lines = [",".join(keys)] + [",".join(repr(row[k]) if isinstance(row[k], float) else str(row[k]) for k in keys) for row in history]
+        atomic_write_text(run_dir / "history.csv", "\n".join(lines) + "\n")
+
+
+class _Printer:
+    def __init__(self, quiet: bool, stream=None):
+        self.quiet = quiet
+        self.stream = stream or sys.stdout
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=self.stream)
+            self.stream.flush()
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    disable = quiet or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+    return tqdm(total=total, desc=desc, leave=False, disable=disable, unit="batch", dynamic_ncols=True)
+
+
+# --- the loop ---------------------------------------------------------------------------------
+def train(config: TrainConfig, out, *, overwrite: bool = False, quiet: bool = False, stop_after: int | None = None) -> dict:
+    """Train a zoo model on a data set into a new run folder ``out``; return the final metrics.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    out : path-like
+        The run folder.  An existing non-empty folder is an error unless ``overwrite`` (and it is
+        a numcnn run folder, which is then deleted first).
+    quiet : bool
+        No progress bar and no per-epoch lines.
+    stop_after : int, optional
+        Stop (as if interrupted) after this many epochs of this session; ``resume`` continues.
+    """
+    config = dataclasses.replace(config).validate()
+    out = Path(out)
+    _prepare_out(out, overwrite)
+    atomic_write_json(out / RUN_FILE, {"numcnn": __version__, "config": dataclasses.asdict(config)})
+    return _run(out, config, None, quiet=quiet, stop_after=stop_after)
+
+
+def resume(run_dir, *, epochs: int | None = None, data_dir=None, quiet: bool = False, stop_after: int | None = None) -> dict:
+    """Continue the run in ``run_dir`` from its last complete epoch (to ``epochs`` in total when
+    given, else to the configured number).  A run that already finished is only re-evaluated."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RUN_FILE).is_file():
+        raise UserError(f"--resume {run_dir}: not a numcnn run folder (no {RUN_FILE})")
+    try:
+        saved = json.loads((run_dir / RUN_FILE).read_text())["config"]
+        config = TrainConfig(**saved)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"--resume {run_dir}: unreadable {RUN_FILE} ({exc})") from exc
+    for stale in run_dir.glob(".*.tmp"):  # left by a process killed in the middle of a write
+        stale.unlink()
+    checkpoint = None
+    if (run_dir / CHECKPOINT).is_file():
+        checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+        config = TrainConfig(**checkpoint[2]["config"])
+    if epochs is not None:
+        config.epochs = int(epochs)
+    if data_dir is not None:
+        config.data_dir = str(data_dir)
+    config.validate()
+    return _run(run_dir, config, checkpoint, quiet=quiet, stop_after=stop_after)
+
+
+def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_after: int | None) -> dict:
+    say = _Printer(quiet)
+    meta = checkpoint[2] if checkpoint else {}
+    normalizer = Normalizer.from_dict(meta["normalizer"]) if checkpoint else None
+    splits = load_splits(config, normalizer)
+    for note in splits.notes:
+        say(f"note: {note}")
+    spec = meta.get("spec") or model_spec(config.model, splits.input_shape, splits.num_classes, **config.model_options)
+    if tuple(spec["input_shape"]) != splits.input_shape:
+        raise UserError(f"the data's images are {splits.input_shape} but the run's model takes {tuple(spec['input_shape'])}")
+    check_labels(splits, spec["num_classes"], config.dataset)
+
+    init.manual_seed(config.seed)
+    model = build_model(spec)
+    optimizer = make_optimizer(config, list(model.parameters()))
+    scheduler = make_scheduler(config, optimizer)
+    data_rng = np.random.default_rng([config.seed, 0xDA7A])
+
+    history: list[dict] = []
+    epoch, best_acc, best_epoch, bad_epochs, seconds, stopped = 0, -1.0, 0, 0, 0.0, False
+    if checkpoint:
+        model_state, state, meta = checkpoint
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        data_rng.bit_generator.state = state["data_rng"]
+        init.get_rng().bit_generator.state = state["init_rng"]
+        history = meta["history"]
+        epoch, best_acc, best_epoch = meta["epoch"], meta["best_val_accuracy"], meta["best_epoch"]
+        bad_epochs, seconds, stopped = meta["bad_epochs"], meta["seconds"], meta["stopped_early"]
+        say(f"resuming {run_dir} after epoch {epoch} of {config.epochs}")
+    else:
+        say(f"{splits.describe()}")
+        n_params = sum(p.data.size for p in model.parameters())
+        say(
+            f"model {config.model} ({n_params:,} parameters), {config.optimizer} lr {config.learning_rate:g}, "
+            f"{config.scheduler} schedule, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed} -> {run_dir}"
+        )
+
+    base_meta = {
+        "config": dataclasses.asdict(config),
+        "spec": spec,
+        "normalizer": splits.normalizer.to_dict(),
+        "classes": list(splits.classes),
+        "dataset": splits.describe(),
+    }
+    has_val = len(splits.val) > 0
+    session_epochs = 0
+    while epoch < config.epochs and not stopped and (stop_after is None or session_epochs < stop_after):
+        epoch += 1
+        t0 = time.perf_counter()
+        train_loss, train_acc = _train_epoch(model, optimizer, splits.train, data_rng, config, epoch, quiet)
+        val_loss, val_acc = evaluate(model, splits.val, label_smoothing=config.label_smoothing)
+        lr = current_lr(optimizer)
+        if scheduler is not None:
+            if config.scheduler == "plateau":
+                scheduler.step(val_loss if has_val else train_loss)
+            else:
+                scheduler.step()
+        improved = (val_acc if has_val else train_acc) > best_acc
+        if improved:
+            best_acc, best_epoch, bad_epochs = (val_acc if has_val else train_acc), epoch, 0
+        else:
+            bad_epochs += 1
+        stopped = bool(config.patience and bad_epochs >= config.patience and epoch < config.epochs)
+        epoch_seconds = time.perf_counter() - t0
+        seconds += epoch_seconds
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_accuracy": train_acc,
+            "val_loss": val_loss if has_val else None,
+            "val_accuracy": val_acc if has_val else None,
+            "lr": lr,
+            "seconds": epoch_seconds,
+        }
+        history.append(row)
+        meta = dict(
+            base_meta,
+            epoch=epoch,
+            history=history,
+            best_val_accuracy=best_acc,
+            best_epoch=best_epoch,
+            bad_epochs=bad_epochs,
+            seconds=seconds,
+            stopped_early=stopped,
+        )
+        model_state = model.state_dict()
+        # best.npz first, checkpoint.npz last: the checkpoint is the commit point of an epoch.
+        if improved:
+            save_checkpoint(run_dir / BEST, model_state, None, meta)
+        _write_history(run_dir, history)
+        state = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "data_rng": data_rng.bit_generator.state,
+            "init_rng": init.get_rng().bit_generator.state,
+        }
+        save_checkpoint(run_dir / CHECKPOINT, model_state, state, meta)
+        session_epochs += 1
+        val_text = f"val loss {val_loss:.4f} acc {val_acc:.2%}" if has_val else "no validation set"
+        say(
+            f"epoch {epoch}/{config.epochs}  train loss {train_loss:.4f} acc {train_acc:.2%}  {val_text}  "
+            f"lr {lr:.3g}  {epoch_seconds:.1f}s{'  *best' if improved else ''}"
+        )
+        if stopped:
+            say(f"early stopping: no improvement in validation accuracy for {config.patience} epochs")
+
+    if epoch < config.epochs and not stopped:
+        say(f"stopped after epoch {epoch}; continue with: numcnn train --resume {run_dir}")
+        return {"epochs": epoch, "finished": False}
+    return _finish(run_dir, config, splits, model, meta if epoch else None, say)
+
+
+def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoch: int, quiet: bool):
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = _progress(data.num_batches(config.batch_size), f"epoch {epoch}/{config.epochs}", quiet)
+    # A diverging run overflows before its loss turns non-finite; that is reported as a
+    # UserError below, so NumPy's overflow warnings would only be noise.
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i, (xb, yb) in enumerate(data.batches(config.batch_size, rng)):
+                logits = model(xb)
+                loss, dlogits = cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+                if not math.isfinite(loss):
+                    raise UserError(
+                        f"training diverged: the loss became {loss} at epoch {epoch}, batch {i + 1}; "
+                        f"try a lower --lr (now {current_lr(optimizer):g})"
+                    )
+                model.zero_grad()
+                model.backward(dlogits)
+                optimizer.step()
+                total_loss += float(loss) * len(yb)
+                correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+                seen += len(yb)
+                bar.update(1)
+                if i % 10 == 0:
+                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
+    finally:
+        bar.close()
+    return total_loss / seen, correct / seen
+
+
+def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say) -> dict:
+    if meta is None:
+        raise UserError(f"{run_dir}: no epoch completed")
+    best_path = run_dir / BEST
+    if best_path.is_file():
+        best_state, _, _ = load_checkpoint(best_path)
+        model.load_state_dict(best_state)
+    test_loss, test_acc = evaluate(model, splits.test, label_smoothing=config.label_smoothing)
+    metrics = {
+        "test_accuracy": test_acc,
+        "test_loss": test_loss,
+        "best_val_accuracy": meta["best_val_accuracy"] if len(splits.val) else None,
+        "best_epoch": meta["best_epoch"],
+        "epochs": meta["epoch"],
+        "stopped_early": meta["stopped_early"],
+        "seconds": meta["seconds"],
+        "dataset": config.dataset,
+        "data": splits.describe(),
+        "model": config.model,
+        "parameters": int(sum(p.data.size for p in model.parameters())),
+        "seed": config.seed,
+        "numcnn": __version__,
+    }
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    from . import plots
+
+    written = plots.plot_run(run_dir, meta["history"], model)
+    best = f"val {meta['best_val_accuracy']:.2%}" if len(splits.val) else "by training accuracy: no validation set"
+    say(
+        f"test accuracy {test_acc:.2%} (best epoch {meta['best_epoch']}, {best}); "
+        f"{meta['seconds']:.1f}s training; wrote {run_dir}/metrics.json"
+        + (f", {', '.join(written)}" if written else " (install matplotlib for curves.png and filters.png)")
+    )
+    return metrics
+
+
+def load_run_model(run_dir, which: str = "best"):
+    """The model of a run folder (``best.npz``, else ``checkpoint.npz``) and its metadata."""
+    run_dir = Path(run_dir)
+    path = run_dir / BEST if which == "best" and (run_dir / BEST).is_file() else run_dir / CHECKPOINT
+    if run_dir.is_file() and run_dir.suffix == ".npz":
+        path = run_dir
+    elif not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder")
+    elif not path.is_file():
+        raise UserError(f"{run_dir}: no checkpoint in this folder (expected {BEST} or {CHECKPOINT}); did training complete an epoch?")
+    model_state, _, meta = load_checkpoint(path)
+    model = build_model(meta["spec"])
+    model.load_state_dict(model_state)
+    model.eval()
+    return model, meta

@@ -1,0 +1,257 @@
+"""The train/evaluate/predict/summary/gradcheck commands: outputs, user errors (one line on stderr,
+non-zero exit, no traceback), and SIGKILL-then-resume ending with the uninterrupted weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from numcnn.checkpoint import load_checkpoint
+from numcnn.cli import main
+from numcnn.commands.summary import layer_table
+from numcnn.models import build_model, model_spec
+
+from .test_train import assert_same_weights, make_npz
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, timeout=120):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "numcnn", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def assert_user_error(code, err, *fragments):
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_npz(tmp_path_factory.mktemp("cli") / "tiny.npz", n=80)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data):
+    run = tmp_path_factory.mktemp("runs") / "run"
+    code = main(["train", "--dataset", "npz", "--data-dir", str(data), "--model", "three_layer", "--epochs", "3",
+                 "--lr", "0.01", "--out", str(run), "--quiet"])
+    assert code == 0
+    return run
+
+
+# --- train ------------------------------------------------------------------------------------
+def test_default_train_smoke(tmp_path):
+    """`numcnn train` on the built-in digits, shortened to one epoch (the full default run is
+    measured by hand: see notes/train.md)."""
+    result = run_cli("train", "--epochs", "1", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert "digits: 1294 train / 144 val / 359 test" in result.stdout
+    assert "epoch 1/1" in result.stdout and "test accuracy" in result.stdout
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["dataset"] == "digits" and metrics["model"] == "lenet5" and metrics["epochs"] == 1
+    assert metrics["test_accuracy"] > 0.5
+
+
+def test_train_quiet_prints_one_line(tmp_path, data, capsys):
+    assert main(["train", "--dataset", "npz", "--data-dir", str(data), "--epochs", "1", "--out", str(tmp_path / "r"), "-q"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("test accuracy")
+
+
+def test_train_default_out_folder_is_new_each_time(tmp_path, data, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert main(["train", "--dataset", "npz", "--data-dir", str(data), "--epochs", "1", "-q"]) == 0
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all(name.startswith("npz-lenet5-") for name in runs)
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["train", "--dataset", "mnist", "--data-dir", "{tmp}/missing"], ["no such directory"]),
+        (["train", "--dataset", "mnist", "--data-dir", "{tmp}"], ["train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
+        (["train", "--model", "resnet999"], ["invalid choice", "resnet999"]),
+        (["train", "--epochs", "0"], ["--epochs"]),
+        (["train", "--lr", "nan"], ["--lr"]),
+        (["train", "--resume", "{tmp}"], ["not a numcnn run folder"]),
+        (["evaluate", "{tmp}/nope"], ["no such run folder"]),
+        (["predict", "{tmp}/nope", "x.npy"], ["no such run folder"]),
+        (["summary", "--input-shape", "1,28"], ["C,H,W"]),
+        (["summary", "--model", "lenet5", "--input-shape", "1,2,2"], ["too small"]),
+    ],
+)
+def test_user_errors_in_process(tmp_path, capsys, args, fragments):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert_user_error(code, err, *fragments)
+
+
+def test_user_errors_from_the_real_command_have_no_traceback(tmp_path, data):
+    result = run_cli("train", "--dataset", "cifar10", "--data-dir", tmp_path)
+    assert_user_error(result.returncode, result.stderr, "data_batch_1", "test_batch", str(tmp_path))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text("{}")
+    result = run_cli("train", "--dataset", "npz", "--data-dir", data, "--out", tmp_path / "run")
+    assert_user_error(result.returncode, result.stderr, "already exists", "--resume", "--force")
+    result = run_cli("train", "--dataset", "npz", "--data-dir", data, "--optimizer", "sgd", "--lr", "1e12", "--out", tmp_path / "div", "-q")
+    assert_user_error(result.returncode, result.stderr, "diverged")
+
+
+def test_resume_refuses_new_settings(trained, capsys):
+    code = main(["train", "--resume", str(trained), "--lr", "0.5"])
+    assert_user_error(code, capsys.readouterr().err, "--lr")
+
+
+def test_labels_out_of_range_on_evaluate(trained, tmp_path, capsys):
+    bad = make_npz(tmp_path / "bad.npz", n=40, label_offset=7)
+    code = main(["evaluate", str(trained), "--dataset", "npz", "--data-dir", str(bad)])
+    assert_user_error(code, capsys.readouterr().err, "labels out of range")
+
+
+# --- evaluate and predict ---------------------------------------------------------------------
+def test_evaluate_matches_metrics(trained, capsys):
+    assert main(["evaluate", str(trained)]) == 0
+    out = capsys.readouterr().out
+    test_acc = json.loads((trained / "metrics.json").read_text())["test_accuracy"]
+    assert f"accuracy {test_acc:.2%}" in out
+    assert "confusion matrix" in out
+
+
+def test_predict_npy_and_png(trained, tmp_path, data, capsys):
+    with np.load(data) as f:
+        x, y = f["x"], f["y"]
+    np.save(tmp_path / "one.npy", x[0])
+    np.save(tmp_path / "many.npy", x[:4])
+    assert main(["predict", str(trained), str(tmp_path / "one.npy")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("class ")
+    probs = [float(part.split(": ")[1]) for part in out[1].split("  ") if part.strip()]
+    assert len(probs) == 3 and abs(sum(probs) - 1) < 1e-3
+    assert main(["predict", str(trained), str(tmp_path / "many.npy"), "--top", "1"]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")][3].startswith("[3] class")
+    plt = pytest.importorskip("matplotlib.pyplot")
+    # The same image as a 12x12 grey PNG: resized to 6x6 and read back it gives the same class.
+    big = np.kron(x[0].astype(np.float64) / 255.0, np.ones((2, 2)))
+    plt.imsave(tmp_path / "img.png", big, cmap="gray", vmin=0, vmax=1)
+    assert main(["predict", str(trained), str(tmp_path / "img.png")]) == 0
+    png_class = capsys.readouterr().out.splitlines()[0]
+    assert main(["predict", str(trained), str(tmp_path / "one.npy")]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split()[1] == png_class.split()[1]
+
+
+def test_predict_bad_file(trained, tmp_path, capsys):
+    (tmp_path / "bad.npy").write_bytes(b"nope")
+    assert_user_error(main(["predict", str(trained), str(tmp_path / "bad.npy")]), capsys.readouterr().err, "bad.npy")
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 2, 6, 6)))
+    assert_user_error(main(["predict", str(trained), str(tmp_path / "wrong.npy")]), capsys.readouterr().err, "channels")
+
+
+# --- summary and gradcheck --------------------------------------------------------------------
+def test_summary_lenet5_hand_count(capsys):
+    rows = layer_table(build_model(model_spec("lenet5", (1, 28, 28), 10)), (1, 28, 28))
+    shapes = [r.output_shape for r in rows]
+    assert shapes == [
+        (6, 28, 28), (6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 10, 10), (16, 5, 5),
+        (400,), (120,), (120,), (84,), (84,), (10,),
+    ]
+    params = [r.params for r in rows]
+    # conv1 6*(1*5*5)+6, conv2 16*(6*5*5)+16, fc 400*120+120, 120*84+84, 84*10+10
+    assert params == [156, 0, 0, 2416, 0, 0, 0, 48120, 0, 10164, 0, 850]
+    assert sum(params) == 61706
+    # 2 FLOPs per multiply-add: conv1 28*28*6 outputs * 25 MACs, conv2 10*10*16 * 150, fc 400*120 ...
+    assert rows[0].flops == 2 * 28 * 28 * 6 * 25 and rows[3].flops == 2 * 10 * 10 * 16 * 150
+    assert rows[7].flops == 2 * 400 * 120 and rows[2].flops == 6 * 14 * 14 * 4
+    assert main(["summary"]) == 0
+    out = capsys.readouterr().out
+    assert "61,706" in out and "16x5x5" in out and "Conv2d(1->6, 5x5, pad 2)" in out
+
+
+def test_summary_of_a_run_and_of_other_models(trained, capsys):
+    assert main(["summary", str(trained)]) == 0
+    assert "three_layer on 1x6x6" in capsys.readouterr().out
+    assert main(["summary", "--model", "vgg_small", "--input-shape", "3,32,32"]) == 0
+    assert "BatchNorm2d(32)" in capsys.readouterr().out
+
+
+def test_gradcheck_passes(capsys):
+    assert main(["gradcheck"]) == 0
+    out = capsys.readouterr().out
+    for layer in ("Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "ReLU", "LeakyReLU", "Flatten", "Dropout", "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss"):
+        assert layer in out
+    assert "all 15 checks pass" in out
+
+
+def test_gradcheck_fails_loudly_on_a_broken_layer(monkeypatch, capsys):
+    from numcnn import nn
+
+    original = nn.ReLU.backward
+    monkeypatch.setattr(nn.ReLU, "backward", lambda self, dout: original(self, dout) * 1.01)
+    assert main(["gradcheck"]) == 1
+    out = capsys.readouterr().out
+    assert "ReLU" in out and "FAIL" in out
+
+
+def test_help_texts():
+    for cmd in ("train", "evaluate", "predict", "summary", "gradcheck"):
+        result = run_cli(cmd, "--help", timeout=60) if cmd == "train" else None
+        if result is not None:
+            assert result.returncode == 0 and "--resume" in result.stdout and "run folder" in result.stdout
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, "--help"])
+        assert exc.value.code == 0
+
+
+# --- SIGKILL, then --resume -------------------------------------------------------------------
+def test_sigkill_at_a_random_moment_then_resume_gives_the_uninterrupted_weights(tmp_path, data):
+    args = ["train", "--dataset", "npz", "--data-dir", data, "--model", "three_layer", "--epochs", "16",
+            "--batch-size", "8", "--seed", "5", "--quiet"]
+    reference = run_cli(*args, "--out", tmp_path / "ref")
+    assert reference.returncode == 0, reference.stderr
+    run = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    rng = np.random.default_rng()
+    proc = subprocess.Popen([sys.executable, "-m", "numcnn", *map(str, args), "--out", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not (run / "run.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    history = run / "history.json"
+    # Kill somewhere in the middle of training: after 1..6 of the 16 epochs plus a random fraction.
+    target_epochs = int(rng.integers(1, 7))
+    while proc.poll() is None and time.monotonic() < deadline:
+        if history.exists() and len(json.loads(history.read_text() or "[]")) >= target_epochs:
+            break
+        time.sleep(0.005)
+    time.sleep(float(rng.uniform(0, 0.02)))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()  # it was still training
+    done = load_checkpoint(run / "checkpoint.npz")[2]["epoch"] if (run / "checkpoint.npz").exists() else 0
+    assert done < 16
+    resumed = run_cli("train", "--resume", run, "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    ref_state, _, ref_meta = load_checkpoint(tmp_path / "ref" / "checkpoint.npz")
+    state, _, meta = load_checkpoint(run / "checkpoint.npz")
+    assert meta["epoch"] == ref_meta["epoch"] == 16
+    assert_same_weights(ref_state, state)
+    assert [h["val_loss"] for h in meta["history"]] == [h["val_loss"] for h in ref_meta["history"]]
+    assert json.loads((run / "metrics.json").read_text())["test_accuracy"] == json.loads((tmp_path / "ref" / "metrics.json").read_text())["test_accuracy"]
+    assert not [p for p in os.listdir(run) if p.endswith(".tmp")]  # resume removes a killed write's temp file
