@@ -255,3 +255,18 @@ def test_sigkill_at_a_random_moment_then_resume_gives_the_uninterrupted_weights(
     assert [h["val_loss"] for h in meta["history"]] == [h["val_loss"] for h in ref_meta["history"]]
     assert json.loads((run / "metrics.json").read_text())["test_accuracy"] == json.loads((tmp_path / "ref" / "metrics.json").read_text())["test_accuracy"]
     assert not [p for p in os.listdir(run) if p.endswith(".tmp")]  # resume removes a killed write's temp file
+
+
+def test_summary_handles_adaptive_pools_and_transposed_conv():
+    from numcnn import nn
+    from numcnn.commands.summary import layer_table
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d((2, 2)), nn.ConvTranspose2d(8, 4, 2, stride=2),
+        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4, 2),
+    )
+    rows = layer_table(model, (3, 8, 8))
+    assert [r.output_shape for r in rows] == [(8, 8, 8), (8, 2, 2), (4, 4, 4), (4, 1, 1), (4,), (2,)]
+    # transposed conv: each of the 8*2*2 inputs does 4*2*2 multiply-adds
+    assert rows[2].flops == 2 * (8 * 2 * 2) * (4 * 2 * 2)
+    assert rows[1].kind.startswith("AdaptiveAvgPool2d")

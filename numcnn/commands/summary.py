@@ -52,6 +52,8 @@ def _describe(module) -> str:
             args.append(f"groups {module.groups}")
         if getattr(module, "bias", None) is None:
             args.append("no bias")
+    elif kind.startswith("Adaptive"):
+        args = [f"out {_scalar_or_pair(module.output_size)}"]
     elif "Pool" in kind:
         args = [_pair(module.kernel_size)]
         if tuple(module.stride) != tuple(module.kernel_size):
@@ -76,11 +78,16 @@ def _flops(module, x_shape, out_shape) -> int:
     kind = type(module).__name__
     out_numel = int(np.prod(out_shape))
     weight = getattr(module, "weight", None)
+    if kind.startswith("ConvTranspose") and weight is not None:
+        # every input element scatters into C_out/groups * kernel outputs
+        return 2 * int(np.prod(x_shape)) * int(np.prod(weight.shape[1:]))
     if kind.startswith("Conv") and weight is not None:
         per_output = int(np.prod(weight.shape[1:]))  # C_in/groups * kernel elements
         return 2 * out_numel * per_output
     if kind == "Linear":
         return 2 * out_numel * int(weight.shape[1])
+    if kind.startswith("Adaptive"):
+        return int(np.prod(x_shape))  # the windows tile the input (overlap aside)
     if "Pool" in kind:
         return out_numel * int(np.prod(getattr(module, "kernel_size", (1,))))
     if kind.startswith("BatchNorm"):
