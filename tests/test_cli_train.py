@@ -137,7 +137,7 @@ def test_evaluate_matches_metrics(trained, capsys):
 
 def test_predict_npy_and_png(trained, tmp_path, data, capsys):
     with np.load(data) as f:
-        x, y = f["x"], f["y"]
+        x = f["x"]
     np.save(tmp_path / "one.npy", x[0])
     np.save(tmp_path / "many.npy", x[:4])
     assert main(["predict", str(trained), str(tmp_path / "one.npy")]) == 0

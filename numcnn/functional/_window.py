@@ -17,6 +17,8 @@ __all__ = [
     "as_tuple",
     "check_input",
     "check_dout",
+    "check_weight",
+    "check_groups",
     "conv_padding",
     "conv_output_shape",
     "pool_output_shape",
@@ -65,6 +67,24 @@ def check_input(x, nd: int, name: str = "x") -> np.ndarray:
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{name} must have a floating dtype (float16/32/64), got {x.dtype}")
     return x
+
+
+def check_weight(weight, x: np.ndarray, nd: int, layout: str) -> np.ndarray:
+    """Check that ``weight`` is an (nd + 2)-D array (``layout`` names its axes) of x's dtype."""
+    if not isinstance(weight, np.ndarray):
+        raise TypeError(f"weight must be a numpy.ndarray, got {type(weight).__name__}")
+    if weight.ndim != nd + 2:
+        raise ValueError(f"weight must be {nd + 2}-D {layout}, got shape {weight.shape} ({weight.ndim}-D)")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"weight dtype {weight.dtype} does not match x dtype {x.dtype}")
+    return weight
+
+
+def check_groups(groups) -> int:
+    """``groups`` as a positive int."""
+    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    return int(groups)
 
 
 def check_dout(dout, expected_shape: tuple[int, ...], dtype, name: str = "dout") -> np.ndarray:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import math
-import numbers
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -26,7 +25,9 @@ from numpy.lib.stride_tricks import as_strided
 from ._window import (
     as_tuple,
     check_dout,
+    check_groups,
     check_input,
+    check_weight,
     col2im_add,
     conv_output_shape,
     conv_padding,
@@ -70,17 +71,8 @@ class ConvCache:
 
 def _check_conv_args(x, weight, bias, stride, padding, dilation, groups, nd):
     check_input(x, nd, "x")
-    if not isinstance(weight, np.ndarray):
-        raise TypeError(f"weight must be a numpy.ndarray, got {type(weight).__name__}")
-    if weight.ndim != nd + 2:
-        raise ValueError(
-            f"weight must be {nd + 2}-D {_WEIGHT_LAYOUT[nd]}, got shape {weight.shape} ({weight.ndim}-D)"
-        )
-    if weight.dtype != x.dtype:
-        raise TypeError(f"weight dtype {weight.dtype} does not match x dtype {x.dtype}")
-    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
-    groups = int(groups)
+    check_weight(weight, x, nd, _WEIGHT_LAYOUT[nd])
+    groups = check_groups(groups)
     c_in, c_out = x.shape[1], weight.shape[0]
     if c_in % groups or c_out % groups:
         raise ValueError(

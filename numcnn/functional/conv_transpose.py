@@ -16,11 +16,10 @@ at all and are cropped from (and zero-padded back onto) the seam's arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-import numbers
 
 import numpy as np
 
-from ._window import as_tuple, check_dout, check_input
+from ._window import as_tuple, check_dout, check_groups, check_input, check_weight
 from .conv import conv_nd, conv_nd_input_grad, conv_nd_weight_grad
 
 __all__ = [
@@ -56,17 +55,8 @@ class ConvTransposeCache:
 
 def _check_args(x, weight, bias, stride, padding, output_padding, groups, dilation, nd):
     check_input(x, nd, "x")
-    if not isinstance(weight, np.ndarray):
-        raise TypeError(f"weight must be a numpy.ndarray, got {type(weight).__name__}")
-    if weight.ndim != nd + 2:
-        raise ValueError(
-            f"weight must be {nd + 2}-D {_WEIGHT_LAYOUT[nd]}, got shape {weight.shape} ({weight.ndim}-D)"
-        )
-    if weight.dtype != x.dtype:
-        raise TypeError(f"weight dtype {weight.dtype} does not match x dtype {x.dtype}")
-    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
-    groups = int(groups)
+    check_weight(weight, x, nd, _WEIGHT_LAYOUT[nd])
+    groups = check_groups(groups)
     c_in = x.shape[1]
     if weight.shape[0] != c_in:
         raise ValueError(

@@ -160,8 +160,6 @@ def batch_norm_forward(
         raise ValueError("running_mean and running_var must both be arrays or both be None")
     if not training and running_mean is None:
         raise ValueError("batch_norm in eval mode (training=False) needs running_mean and running_var")
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = (1, c) + (1,) * (x.ndim - 2)
     m = x.size // c if c else 0
     if training and m <= 1:
         raise ValueError(f"batch_norm expects more than 1 value per channel when training, got input shape {x.shape}")
