@@ -17,7 +17,38 @@ from .module import Module, Parameter
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 
-class _ConvNd(Module):
+class _ConvBase(Module):
+    """What a convolution and a transposed convolution module share: the backward pass (weight
+    and bias gradients accumulate) and the repr."""
+
+    _nd = 2
+
+    def backward(self, dout):
+        dx, dw, db = self._backward(dout, self._cached(self._cache))
+        self.weight.accumulate(dw)
+        if self.bias is not None:
+            self.bias.accumulate(db)
+        return dx
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        zero = (0,) * self._nd
+        if self.padding != zero:
+            s += f", padding={self.padding}"
+        if getattr(self, "output_padding", zero) != zero:
+            s += f", output_padding={self.output_padding}"
+        if self.dilation != (1,) * self._nd:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class _ConvNd(_ConvBase):
     _nd = 2
     _forward = staticmethod(F.conv2d_forward)
     _backward = staticmethod(F.conv2d_backward)
@@ -77,27 +108,6 @@ class _ConvNd(Module):
         )
         return out
 
-    def backward(self, dout):
-        dx, dw, db = self._backward(dout, self._cached(self._cache))
-        self.weight.accumulate(dw)
-        if self.bias is not None:
-            self.bias.accumulate(db)
-        return dx
-
-    def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,) * self._nd:
-            s += f", padding={self.padding}"
-        if self.dilation != (1,) * self._nd:
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode}"
-        return s
-
 
 class Conv1d(_ConvNd):
     """1-D convolution over (N, C_in, L); weight (C_out, C_in/groups, kL).  See ``torch.nn.Conv1d``."""
@@ -128,7 +138,7 @@ class Conv3d(_ConvNd):
     _backward = staticmethod(F.conv3d_backward)
 
 
-class _ConvTransposeNd(Module):
+class _ConvTransposeNd(_ConvBase):
     _nd = 2
     _forward = staticmethod(F.conv_transpose2d_forward)
     _backward = staticmethod(F.conv_transpose2d_backward)
@@ -213,27 +223,6 @@ class _ConvTransposeNd(Module):
             dilation=self.dilation,
         )
         return out
-
-    def backward(self, dout):
-        dx, dw, db = self._backward(dout, self._cached(self._cache))
-        self.weight.accumulate(dw)
-        if self.bias is not None:
-            self.bias.accumulate(db)
-        return dx
-
-    def extra_repr(self):
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,) * self._nd:
-            s += f", padding={self.padding}"
-        if self.output_padding != (0,) * self._nd:
-            s += f", output_padding={self.output_padding}"
-        if self.dilation != (1,) * self._nd:
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
 
 
 class ConvTranspose1d(_ConvTransposeNd):
