@@ -389,7 +389,7 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
                         f"try a lower --lr (now {current_lr(optimizer):g})"
                     )
                 model.zero_grad()
-                model.backward(dlogits)
+                model.backward(dlogits, input_grad=False)  # the images need no gradient
                 optimizer.step()
                 total_loss += float(loss) * len(yb)
                 correct += int(np.sum(np.argmax(logits, axis=1) == yb))

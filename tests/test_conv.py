@@ -156,3 +156,36 @@ def test_non_contiguous_inputs():
     for a, b in zip(conv2d_backward(dout, cache), conv2d_backward(np.ascontiguousarray(dout), cache_c)):
         if a is not None:
             np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_input_grad_false_skips_dx_and_keeps_dw_db():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 6, 6))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    out, cache = conv2d_forward(x, w, b, padding=1, padding_mode="reflect")
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+    none, dw2, db2 = conv2d_backward(dout, cache, input_grad=False)
+    assert none is None
+    np.testing.assert_array_equal(dw, dw2)
+    np.testing.assert_array_equal(db, db2)
+
+
+def test_sequential_skips_only_the_first_layers_input_grad():
+    from numcnn import nn
+
+    nn.init.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3), nn.Flatten(), nn.Linear(8, 3))
+    model = model.to(np.float64)
+    x = np.random.default_rng(6).standard_normal((2, 1, 6, 6))
+    dout = np.ones((2, 3))
+    model(x)
+    dx = model.backward(dout)
+    grads = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    model(x)
+    assert model.backward(dout, input_grad=False) is None
+    assert dx.shape == x.shape
+    for before, param in zip(grads, model.parameters()):
+        np.testing.assert_array_equal(before, param.grad)

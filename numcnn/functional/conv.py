@@ -561,13 +561,15 @@ def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd, paddin
     return out, cache
 
 
-def _conv_backward(dout, cache: ConvCache):
+def _conv_backward(dout, cache: ConvCache, input_grad=True):
     if not isinstance(cache, ConvCache):
         raise TypeError(f"cache must be the ConvCache returned by a conv forward, got {type(cache).__name__}")
     dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
     nd = len(cache.x_shape) - 2
     db = dout.sum(axis=(0,) + tuple(range(2, 2 + nd))) if cache.has_bias else None
     dw = conv_nd_weight_grad(dout, cache.cols, cache.weight.shape, cache.groups)
+    if not input_grad:
+        return None, dw, db
     dx = conv_nd_input_grad(
         dout, cache.weight, cache.x_shape, cache.stride, cache.pads, cache.dilation, cache.groups
     )
@@ -616,7 +618,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=2, padding_mode=padding_mode)
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv2d_forward`.
 
     Parameters
@@ -625,14 +627,17 @@ def conv2d_backward(dout, cache):
         Gradient of the loss with respect to the forward output.
     cache : ConvCache
         From :func:`conv2d_forward`.
+    input_grad : bool
+        False skips ``dx`` (returned as None), as PyTorch does for an input that does not require
+        grad, e.g. the images going into a network's first layer.
 
     Returns
     -------
-    dx : ndarray, shape of ``x``
+    dx : ndarray, shape of ``x``, or None when ``input_grad`` is False
     dw : ndarray, shape of ``weight``
     db : ndarray, shape (C_out,), or None when the forward had no bias
     """
-    return _conv_backward(dout, cache)
+    return _conv_backward(dout, cache, input_grad)
 
 
 def conv1d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
@@ -640,9 +645,9 @@ def conv1d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=1, padding_mode=padding_mode)
 
 
-def conv1d_backward(dout, cache):
-    """Backward pass of :func:`conv1d_forward`: returns ``(dx, dw, db)``."""
-    return _conv_backward(dout, cache)
+def conv1d_backward(dout, cache, *, input_grad=True):
+    """Backward pass of :func:`conv1d_forward`: returns ``(dx, dw, db)``; see :func:`conv2d_backward`."""
+    return _conv_backward(dout, cache, input_grad)
 
 
 def conv3d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
@@ -650,6 +655,6 @@ def conv3d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=3, padding_mode=padding_mode)
 
 
-def conv3d_backward(dout, cache):
-    """Backward pass of :func:`conv3d_forward`: returns ``(dx, dw, db)``."""
-    return _conv_backward(dout, cache)
+def conv3d_backward(dout, cache, *, input_grad=True):
+    """Backward pass of :func:`conv3d_forward`: returns ``(dx, dw, db)``; see :func:`conv2d_backward`."""
+    return _conv_backward(dout, cache, input_grad)

@@ -135,7 +135,7 @@ def _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, gr
     return out, cache
 
 
-def _conv_transpose_backward(dout, cache: ConvTransposeCache):
+def _conv_transpose_backward(dout, cache: ConvTransposeCache, input_grad=True):
     if not isinstance(cache, ConvTransposeCache):
         raise TypeError(
             f"cache must be the ConvTransposeCache returned by a conv_transpose forward, got {type(cache).__name__}"
@@ -147,7 +147,8 @@ def _conv_transpose_backward(dout, cache: ConvTransposeCache):
         dout = dout[(slice(None), slice(None)) + tuple(slice(0, o - c) for o, c in zip(dout.shape[2:], cache.crop))]
     dx, cols = conv_nd(dout, cache.weight, cache.stride, cache.seam_pads, cache.dilation, cache.groups)
     dw = conv_nd_weight_grad(cache.x, cols, cache.weight.shape, cache.groups)
-    return dx, dw, db
+    # dx comes with the columns dw needs, so input_grad=False saves nothing here but the result
+    return (dx if input_grad else None), dw, db
 
 
 def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -190,7 +191,7 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_p
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=2)
 
 
-def conv_transpose2d_backward(dout, cache):
+def conv_transpose2d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv_transpose2d_forward`.
 
     Parameters
@@ -204,7 +205,7 @@ def conv_transpose2d_backward(dout, cache):
     dw : ndarray, shape of ``weight``
     db : ndarray, shape (C_out,), or None when the forward had no bias
     """
-    return _conv_transpose_backward(dout, cache)
+    return _conv_transpose_backward(dout, cache, input_grad)
 
 
 def conv_transpose1d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -213,9 +214,9 @@ def conv_transpose1d_forward(x, weight, bias=None, stride=1, padding=0, output_p
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=1)
 
 
-def conv_transpose1d_backward(dout, cache):
+def conv_transpose1d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv_transpose1d_forward`: returns ``(dx, dw, db)``."""
-    return _conv_transpose_backward(dout, cache)
+    return _conv_transpose_backward(dout, cache, input_grad)
 
 
 def conv_transpose3d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -224,6 +225,6 @@ def conv_transpose3d_forward(x, weight, bias=None, stride=1, padding=0, output_p
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=3)
 
 
-def conv_transpose3d_backward(dout, cache):
+def conv_transpose3d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv_transpose3d_forward`: returns ``(dx, dw, db)``."""
-    return _conv_transpose_backward(dout, cache)
+    return _conv_transpose_backward(dout, cache, input_grad)

@@ -19,7 +19,7 @@ class ReLU(Module):
         out, self._cache = relu_forward(x)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return relu_backward(dout, self._cached(self._cache))
 
 
@@ -35,7 +35,7 @@ class LeakyReLU(Module):
         out, self._cache = leaky_relu_forward(x, self.negative_slope)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return leaky_relu_backward(dout, self._cached(self._cache))
 
     def extra_repr(self):

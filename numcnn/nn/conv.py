@@ -23,8 +23,8 @@ class _ConvBase(Module):
 
     _nd = 2
 
-    def backward(self, dout):
-        dx, dw, db = self._backward(dout, self._cached(self._cache))
+    def backward(self, dout, input_grad=True):
+        dx, dw, db = self._backward(dout, self._cached(self._cache), input_grad=input_grad)
         self.weight.accumulate(dw)
         if self.bias is not None:
             self.bias.accumulate(db)

@@ -32,7 +32,7 @@ class Dropout(Module):
         out, self._cache = dropout_forward(x, self.p, self.training, self.rng if self.rng is not None else get_rng())
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return dropout_backward(dout, self._cached(self._cache))
 
     def extra_repr(self):

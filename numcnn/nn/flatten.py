@@ -40,7 +40,7 @@ class Flatten(Module):
             return x.reshape(1)
         return x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         x_shape = self._cached(self._x_shape)
         if not isinstance(dout, np.ndarray) or dout.size != math.prod(x_shape):
             raise ValueError(

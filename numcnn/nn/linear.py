@@ -46,7 +46,7 @@ class Linear(Module):
         out, self._cache = linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         dx, dw, db = linear_backward(dout, self._cached(self._cache))
         self.weight.accumulate(dw)
         if self.bias is not None:
@@ -63,5 +63,5 @@ class Identity(Module):
     def forward(self, x):
         return x
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return dout

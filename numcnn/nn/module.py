@@ -82,7 +82,13 @@ class Module:
     def forward(self, x):
         raise NotImplementedError
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """Accumulate parameter gradients from ``dout`` and return the input's gradient.
+
+        ``input_grad=False`` says the caller has no use for the input's gradient (the data going
+        into a network, as a tensor that does not require grad in PyTorch): a module may then skip
+        computing it and return None.  Convolutions do; cheap modules compute it anyway.
+        """
         raise NotImplementedError
 
     def __call__(self, x):
@@ -273,7 +279,12 @@ class Sequential(Module):
             x = module(x)
         return x
 
-    def backward(self, dout):
-        for module in reversed(self._modules.values()):
+    def backward(self, dout, input_grad=True):
+        modules = list(self._modules.values())
+        if not modules:
+            return dout
+        for module in reversed(modules[1:]):
             dout = module.backward(dout)
-        return dout
+        # only the first layer is told, so a custom module with backward(self, dout) keeps working
+        # anywhere else in the model
+        return modules[0].backward(dout) if input_grad else modules[0].backward(dout, input_grad=False)

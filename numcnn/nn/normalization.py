@@ -103,7 +103,7 @@ class _BatchNorm(Module):
         self._cache = cache
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         dx, dweight, dbias = batch_norm_backward(dout, self._cached(self._cache))
         if self.affine:
             self.weight.accumulate(dweight)
@@ -181,7 +181,7 @@ class LayerNorm(Module):
         out, self._cache = layer_norm_forward(x, self.normalized_shape, w, b, self.eps)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         dx, dw, db = layer_norm_backward(dout, self._cached(self._cache))
         if self.elementwise_affine:
             self.weight.accumulate(dw)
@@ -218,7 +218,7 @@ class GroupNorm(Module):
         out, self._cache = group_norm_forward(x, self.num_groups, w, b, self.eps)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         dx, dw, db = group_norm_backward(dout, self._cached(self._cache))
         if self.affine:
             self.weight.accumulate(dw)

@@ -51,7 +51,7 @@ class _MaxPoolNd(Module):
         out, self._cache = self._forward(x, self.kernel_size, **kwargs)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return self._backward(dout, self._cached(self._cache))
 
     def extra_repr(self):
@@ -118,7 +118,7 @@ class _AvgPoolNd(Module):
         out, self._cache = self._forward(x, self.kernel_size, **kwargs)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return self._backward(dout, self._cached(self._cache))
 
     def extra_repr(self):
@@ -169,7 +169,7 @@ class _AdaptivePoolNd(Module):
         out, self._cache = self._forward(x, self.output_size)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return self._backward(dout, self._cached(self._cache))
 
     def extra_repr(self):
@@ -256,7 +256,7 @@ class _MaxUnpoolNd(Module):
         out, self._cache = self._forward(x, indices, self.kernel_size, self.stride, self.padding, output_size)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
         return self._backward(dout, self._cached(self._cache))
 
     def extra_repr(self):
