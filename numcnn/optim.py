@@ -361,4 +361,4 @@ def join_state_dict(arrays, meta):
     return meta
 
 
-from . import lr_scheduler  # noqa: E402  (numcnn.optim.lr_scheduler, as torch.optim.lr_scheduler)
+from . import lr_scheduler  # noqa: E402,F401  (numcnn.optim.lr_scheduler, as torch.optim.lr_scheduler)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._window import check_cache  # noqa: F401  (shared with the conv/pool ops)
+
 __all__ = ["check_array", "check_same_dtype", "check_cache"]
 
 
@@ -28,8 +30,3 @@ def check_same_dtype(x: np.ndarray, other, name: str) -> None:
         raise TypeError(f"{name} dtype {other.dtype} does not match x dtype {x.dtype}")
 
 
-def check_cache(cache, cls, op: str):
-    """The backward pass needs the cache its own forward produced."""
-    if not isinstance(cache, cls):
-        raise TypeError(f"cache must be the {cls.__name__} returned by {op}, got {type(cache).__name__}")
-    return cache

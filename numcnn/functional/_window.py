@@ -17,6 +17,7 @@ __all__ = [
     "as_tuple",
     "check_input",
     "check_dout",
+    "check_cache",
     "check_weight",
     "check_groups",
     "conv_padding",
@@ -85,6 +86,13 @@ def check_groups(groups) -> int:
     if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral) or groups < 1:
         raise ValueError(f"groups must be a positive int, got {groups!r}")
     return int(groups)
+
+
+def check_cache(cache, cls, op: str):
+    """The backward pass needs the cache its own forward produced; ``op`` names that forward."""
+    if not isinstance(cache, cls):
+        raise TypeError(f"cache must be the {cls.__name__} returned by {op}, got {type(cache).__name__}")
+    return cache
 
 
 def check_dout(dout, expected_shape: tuple[int, ...], dtype, name: str = "dout") -> np.ndarray:

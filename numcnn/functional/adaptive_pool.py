@@ -20,7 +20,7 @@ import numbers
 
 import numpy as np
 
-from ._window import check_dout, check_input
+from ._window import check_cache, check_dout, check_input
 
 __all__ = [
     "adaptive_avg_pool1d_forward",
@@ -146,11 +146,7 @@ def _adaptive_avg_forward(x, output_size, nd):
 
 
 def _adaptive_avg_backward(dout, cache: AdaptiveAvgPoolCache):
-    if not isinstance(cache, AdaptiveAvgPoolCache):
-        raise TypeError(
-            "cache must be the AdaptiveAvgPoolCache returned by an adaptive_avg_pool forward, "
-            f"got {type(cache).__name__}"
-        )
+    check_cache(cache, AdaptiveAvgPoolCache, "an adaptive_avg_pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     g = dout / cache.counts
     nd = len(cache.x_shape) - 2
@@ -295,11 +291,7 @@ def _adaptive_max_forward(x, output_size, return_indices, nd):
 
 
 def _adaptive_max_backward(dout, cache: AdaptiveMaxPoolCache):
-    if not isinstance(cache, AdaptiveMaxPoolCache):
-        raise TypeError(
-            "cache must be the AdaptiveMaxPoolCache returned by an adaptive_max_pool forward, "
-            f"got {type(cache).__name__}"
-        )
+    check_cache(cache, AdaptiveMaxPoolCache, "an adaptive_max_pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     planes = cache.x_shape[0] * cache.x_shape[1]
     plane_size = math.prod(cache.x_shape[2:])

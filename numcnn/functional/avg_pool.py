@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from ._window import as_tuple, check_dout, check_input, pad_constant, pool_output_shape
+from ._window import as_tuple, check_cache, check_dout, check_input, pad_constant, pool_output_shape
 
 __all__ = [
     "avg_pool1d_forward",
@@ -126,8 +126,7 @@ def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
 
 
 def _avg_pool_backward(dout, cache: AvgPoolCache):
-    if not isinstance(cache, AvgPoolCache):
-        raise TypeError(f"cache must be the AvgPoolCache returned by an avg-pool forward, got {type(cache).__name__}")
+    check_cache(cache, AvgPoolCache, "an avg-pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     g = dout / cache.divisor
     x_spatial = cache.x_shape[2:]

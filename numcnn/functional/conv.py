@@ -24,6 +24,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ._window import (
     as_tuple,
+    check_cache,
     check_dout,
     check_groups,
     check_input,
@@ -562,8 +563,7 @@ def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd, paddin
 
 
 def _conv_backward(dout, cache: ConvCache, input_grad=True):
-    if not isinstance(cache, ConvCache):
-        raise TypeError(f"cache must be the ConvCache returned by a conv forward, got {type(cache).__name__}")
+    check_cache(cache, ConvCache, "a conv forward")
     dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
     nd = len(cache.x_shape) - 2
     db = dout.sum(axis=(0,) + tuple(range(2, 2 + nd))) if cache.has_bias else None

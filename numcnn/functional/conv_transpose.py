@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._window import as_tuple, check_dout, check_groups, check_input, check_weight
+from ._window import as_tuple, check_cache, check_dout, check_groups, check_input, check_weight
 from .conv import conv_nd, conv_nd_input_grad, conv_nd_weight_grad
 
 __all__ = [
@@ -136,10 +136,7 @@ def _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, gr
 
 
 def _conv_transpose_backward(dout, cache: ConvTransposeCache, input_grad=True):
-    if not isinstance(cache, ConvTransposeCache):
-        raise TypeError(
-            f"cache must be the ConvTransposeCache returned by a conv_transpose forward, got {type(cache).__name__}"
-        )
+    check_cache(cache, ConvTransposeCache, "a conv_transpose forward")
     dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
     nd = len(cache.out_shape) - 2
     db = dout.sum(axis=(0,) + tuple(range(2, 2 + nd))) if cache.has_bias else None

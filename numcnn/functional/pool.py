@@ -15,6 +15,7 @@ import numpy as np
 
 from ._window import (
     as_tuple,
+    check_cache,
     check_dout,
     check_input,
     kernel_offsets,
@@ -160,8 +161,7 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
 
 
 def _max_pool_backward(dout, cache: MaxPoolCache):
-    if not isinstance(cache, MaxPoolCache):
-        raise TypeError(f"cache must be the MaxPoolCache returned by a max-pool forward, got {type(cache).__name__}")
+    check_cache(cache, MaxPoolCache, "a max-pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     out_spatial = cache.out_shape[2:]
     x_spatial = cache.x_shape[2:]

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ._window import as_tuple, check_dout, check_input
+from ._window import as_tuple, check_cache, check_dout, check_input
 
 __all__ = [
     "max_pool_indices",
@@ -117,10 +117,7 @@ def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, n
 
 
 def _max_unpool_backward(dout, cache: MaxUnpoolCache):
-    if not isinstance(cache, MaxUnpoolCache):
-        raise TypeError(
-            f"cache must be the MaxUnpoolCache returned by a max_unpool forward, got {type(cache).__name__}"
-        )
+    check_cache(cache, MaxUnpoolCache, "a max_unpool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     return dout.reshape(-1)[cache.target].reshape(cache.x_shape)
 
