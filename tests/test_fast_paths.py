@@ -164,6 +164,48 @@ def test_gemm_paths_match_direct(force, mode, nd, n, c_in, c_out, k, stride, pad
     check_conv(x, w, stride, pad, dilation, groups)
 
 
+@pytest.mark.parametrize("flat", [True, False], ids=["flat", "strided-col2im"])
+@pytest.mark.parametrize("mode", ["whole", "chunked", "uneven-chunks"])
+@pytest.mark.parametrize(
+    "nd, n, c_in, c_out, k, pad, dilation, groups",
+    [
+        (2, 3, 4, 6, 3, 1, 1, 1),
+        (2, 3, 2, 6, 5, 0, 1, 1),  # LeNet's second conv in miniature: no padding, 5x5
+        (2, 3, 4, 8, 3, 2, 2, 2),  # dilated, grouped, padding past the kernel span
+        (2, 3, 2, 4, 2, 1, 1, 1),  # even kernel
+        (1, 3, 2, 6, 4, 2, 1, 2),
+        (3, 3, 2, 4, 3, 1, 1, 1),
+        (3, 3, 2, 4, 2, 0, 2, 2),
+    ],
+)
+def test_stride1_input_grad_paths_match_direct(force, flat, mode, nd, n, c_in, c_out, k, pad, dilation, groups):
+    """Stride 1 with C_out > C_in: dx by flat shifts over the wide dout, or by the strided col2im."""
+    force(_FLAT_DX=flat, _CACHE_BYTES=0)
+    if mode == "chunked":
+        force(_CHUNK_BYTES=1)
+    elif mode == "uneven-chunks":
+        force(_flat_chunks=lambda n, per_sample_bytes: [(0, 2), (2, n)], _CHUNK_BYTES=1)
+    x, w = conv_case(nd, n, c_in, c_out, (k,) * nd, (1,) * nd, pad, (dilation,) * nd, groups, seed=k + 5 * c_in)
+    check_conv(x, w, 1, pad, dilation, groups)
+
+
+def test_flat_input_grad_keeps_nonfinite_weights_local():
+    """A NaN weight reaches only the inputs it multiplies (the wide dout's padding columns must not
+    carry NaN * 0 into dx): same dx as the strided col2im path."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 2, 7, 7))
+    w = rng.standard_normal((4, 2, 3, 3))
+    w[1, 0, 0, 2] = np.nan
+    w[2, 1, 2, 0] = np.inf
+    with np.errstate(invalid="ignore"):
+        out, cache = conv2d_forward(x, w, padding=1)
+        dx, _, _ = conv2d_backward(np.ones_like(out), cache)
+        _, want_dx, _ = direct_conv(x, w, (1, 1), (1, 1), (1, 1), 1, np.ones_like(out))
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(want_dx))
+    finite = np.isfinite(want_dx)
+    np.testing.assert_allclose(dx[finite], want_dx[finite], rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("banded", [True, False], ids=["banded", "shifted"])
 @pytest.mark.parametrize(
     "nd, c, mult, k, stride, pad, dilation",

@@ -9,7 +9,9 @@ chosen by shape and measured on a 2-core machine (notes/perf.md):
   to backward only when small), so no pass allocates a whole im2col matrix;
 - when one sample's GEMM is tiny, one GEMM per sample (a stack in a single np.matmul);
 - stride-1 dx is the correlation of the padded dout with the flipped weight (im2col + GEMM, no
-  col2im) when C_out <= C_in; otherwise W.T @ dout and a col2im by strided slice-adds;
+  col2im) when C_out <= C_in; otherwise W.T @ dout on the flat padded grid, where each kernel
+  offset's col2im add is one contiguous shifted run; strided dx is W.T @ dout and a col2im by
+  strided slice-adds;
 - depthwise 2-D convolutions are banded GEMMs per (channel, sample); other depthwise shapes sum
   shifted slices; a pointwise 1x1 needs no col2im.
 """
@@ -416,6 +418,92 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups):
     return dx
 
 
+def _flat_geometry(padded, kernel, dilation):
+    """Flat shifts of a stride-1 convolution on the row-major padded grid.
+
+    Output position ``o`` of a stride-1 convolution reads padded input ``o + shift(k)`` for every
+    kernel offset ``k`` when both are flattened on the padded grid, with the output laid out
+    "wide" (the output's extent along the first axis, the padded extent along the others; the
+    extra positions are discarded).  Returns the shifts (kernel offsets in row-major order), the
+    wide output's flat length, and the slack past the padded grid that the last shift reads.
+    """
+    strides = [math.prod(padded[i + 1 :]) for i in range(len(padded))]
+    shifts = [sum(o * d * s for o, d, s in zip(offset, dilation, strides)) for offset in kernel_offsets(kernel)]
+    wide = (padded[0] - dilation[0] * (kernel[0] - 1)) * strides[0]
+    slack = sum((k - 1) * d * s for k, d, s in zip(kernel[1:], dilation[1:], strides[1:]))
+    return shifts, wide, slack
+
+
+# Stride-1 dx by flat shifts (below) rather than a strided col2im; a switch for the tests.
+_FLAT_DX = True
+
+
+def _use_flat(stride, weight) -> bool:
+    """Stride-1 dx by flat shifts: every col2im add is one long contiguous run.
+
+    The wide dout's extra positions are zeros, so their columns are exact zeros and add nothing;
+    a non-finite weight would turn them into NaNs, so such weights take the strided col2im.
+    """
+    return _FLAT_DX and all(s == 1 for s in stride) and bool(np.isfinite(weight).all())
+
+
+def _input_grad_flat(dout, weight, x_shape, pads, dilation, groups):
+    """dx of a stride-1 convolution: W.T @ wide dout, then one contiguous add per kernel offset.
+
+    The strided col2im adds runs of W_out elements (10 for LeNet's second conv); on the flat
+    padded grid each kernel offset is one shifted add of the whole wide plane.  The wide columns
+    cost prod(padded[1:]) / prod(out[1:]) times the GEMM work; measured faster for every stride-1
+    shape tried (notes/perf.md).
+    """
+    n, c_in = x_shape[:2]
+    c_out = weight.shape[0]
+    kernel = tuple(weight.shape[2:])
+    out_spatial = tuple(dout.shape[2:])
+    padded = tuple(size + lo + hi for size, (lo, hi) in zip(x_shape[2:], pads))
+    shifts, wide, slack = _flat_geometry(padded, kernel, dilation)
+    plane = math.prod(padded) + slack
+    cog, ckg = c_out // groups, c_in // groups * len(shifts)
+    w_t = weight.reshape(groups, cog, ckg).swapaxes(1, 2)  # (groups, CK/groups, C_out/groups)
+    dx = np.empty(x_shape, dtype=dout.dtype)
+    chunks = _flat_chunks(n, c_in * len(shifts) * wide * dout.itemsize)
+    step = chunks[0][1] - chunks[0][0]
+    d_buf = np.zeros(step * c_out * wide, dtype=dout.dtype)  # the wide positions stay zero
+    cols_buf = np.empty(step * c_in * len(shifts) * wide, dtype=dout.dtype)
+    p_buf = np.empty(step * c_in * plane, dtype=dout.dtype)
+    per_sample = _per_sample(ckg, cog, wide)
+    valid = (slice(None),) * 3 + tuple(slice(0, size) for size in out_spatial[1:])
+    inner = (slice(None),) * 2 + tuple(slice(lo, lo + size) for size, (lo, _) in zip(x_shape[2:], pads))
+    for start, stop in chunks:
+        nb = stop - start
+        if nb != step:
+            d_buf[:] = 0  # the last, shorter chunk lays its wide positions out differently
+        d_wide = d_buf[: c_out * nb * wide]
+        np.copyto(d_wide.reshape((c_out, nb, out_spatial[0]) + padded[1:])[valid], dout[start:stop].swapaxes(0, 1))
+        d_mat = d_wide.reshape(groups, cog, nb * wide)
+        dcols = cols_buf[: ckg * groups * nb * wide].reshape(groups, ckg, nb * wide)
+        if per_sample:
+            np.matmul(w_t[:, None], _chunk_samples(d_mat, nb), out=_chunk_samples(dcols, nb))
+        else:
+            np.matmul(w_t, d_mat, out=dcols)
+        dcols = dcols.reshape(c_in, len(shifts), nb, wide)
+        dxp = p_buf[: c_in * nb * plane].reshape(c_in, nb, plane)
+        dxp[...] = 0
+        for k, shift in enumerate(shifts):
+            target = dxp[:, :, shift : shift + wide]
+            np.add(target, dcols[:, k], out=target)
+        grid = dxp[:, :, : math.prod(padded)].reshape((c_in, nb) + padded)
+        np.copyto(dx[start:stop], grid[inner].swapaxes(0, 1))
+    return dx
+
+
+def _flat_chunks(n, per_sample_bytes):
+    """One chunk while the wide columns fit in ``_CHUNK_BYTES`` (each extra chunk costs more in
+    thread synchronisation and per-call overhead than it saves in cache at these sizes)."""
+    if n * per_sample_bytes <= _CHUNK_BYTES:
+        return [(0, n)]
+    return _batch_chunks(n, per_sample_bytes)
+
+
 def conv_nd(x, weight, stride, pads, dilation, groups):
     """Convolution without bias of an unpadded ``x``: returns ``(out, cols)``.
 
@@ -497,6 +585,8 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
         dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)
     elif not _is_pointwise(kernel, stride, pads) and _correlate_dout(c_in, c_out, stride):
         return _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups)
+    elif not _is_pointwise(kernel, stride, pads) and _use_flat(stride, weight):
+        return _input_grad_flat(dout, weight, x_shape, pads, dilation, groups)
     else:
         w_t = weight.reshape(groups, c_out // groups, -1).swapaxes(1, 2)  # (groups, CK/groups, C_out/groups)
         ck = c_in * math.prod(kernel)
