@@ -1,7 +1,8 @@
 """numcnn: convolutional-network layers, forward and backward, on NumPy, with PyTorch's semantics."""
 
 from . import functional, reference
+from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "reference", "__version__"]
+__all__ = ["__version__", "functional", "get_num_threads", "reference", "set_num_threads"]

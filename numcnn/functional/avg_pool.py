@@ -10,10 +10,12 @@ axis at a time (``sum(kernel)`` strided adds rather than ``prod(kernel)``), and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 import numbers
 
 import numpy as np
 
+from .. import _threads
 from ._window import as_tuple, check_cache, check_dout, check_input, pad_constant, pool_output_shape
 
 __all__ = [
@@ -85,6 +87,11 @@ def _box_sum_adjoint(g: np.ndarray, axis: int, k: int, s: int, length: int) -> n
     return out
 
 
+# Passes over at least this many (input element x window tap) pairs split their batch over
+# threads (numcnn._threads).
+_PARALLEL_MIN_WORK = 4e6
+
+
 def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd):
     kernel, stride, padding = _check_avg_args(x, kernel_size, stride, padding, divisor_override, nd)
     spatial = x.shape[2:]
@@ -100,9 +107,14 @@ def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
         (p, max(p, (o - 1) * s + k - size - p))
         for size, k, s, p, o in zip(spatial, kernel, stride, padding, out_spatial)
     )
-    a = pad_constant(x, pads)
-    for i, (k, s, o) in enumerate(zip(kernel, stride, out_spatial)):
-        a = _box_sum(a, 2 + i, k, s, o)
+
+    def window_sums(start, stop):
+        a = pad_constant(x[start:stop], pads)
+        for i, (k, s, o) in enumerate(zip(kernel, stride, out_spatial)):
+            a = _box_sum(a, 2 + i, k, s, o)
+        return a
+
+    a = _threads.map_concat(window_sums, x.shape[0], x.size * sum(kernel), _PARALLEL_MIN_WORK)
     if divisor_override is not None:
         divisor = np.asarray(divisor_override, dtype=x.dtype)
     else:
@@ -128,16 +140,18 @@ def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
 def _avg_pool_backward(dout, cache: AvgPoolCache):
     check_cache(cache, AvgPoolCache, "an avg-pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
-    g = dout / cache.divisor
     x_spatial = cache.x_shape[2:]
-    nd = len(x_spatial)
-    for i in reversed(range(nd)):
-        lo, hi = cache.pads[i]
-        g = _box_sum_adjoint(g, 2 + i, cache.kernel[i], cache.stride[i], x_spatial[i] + lo + hi)
-    if g.shape == tuple(cache.x_shape):
-        return g
     crop = (slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x_spatial, cache.pads))
-    return np.ascontiguousarray(g[crop])
+
+    def spread(start, stop):
+        g = dout[start:stop] / cache.divisor
+        for i in reversed(range(len(x_spatial))):
+            lo, hi = cache.pads[i]
+            g = _box_sum_adjoint(g, 2 + i, cache.kernel[i], cache.stride[i], x_spatial[i] + lo + hi)
+        return g if g.shape[2:] == tuple(x_spatial) else np.ascontiguousarray(g[crop])
+
+    work = math.prod(cache.x_shape) * sum(cache.kernel)
+    return _threads.map_concat(spread, cache.x_shape[0], work, _PARALLEL_MIN_WORK)
 
 
 def avg_pool2d_forward(

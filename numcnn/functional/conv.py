@@ -39,6 +39,7 @@ from ._window import (
     pad_constant,
     window_slices,
 )
+from .. import _threads
 from .padding import check_mode_pads, check_padding_mode, pad_mode, pad_mode_adjoint
 
 __all__ = [
@@ -142,6 +143,13 @@ _PER_SAMPLE_MNK = 4 * 65536
 
 def _per_sample(m, k, positions) -> bool:
     return m * k * positions <= _PER_SAMPLE_MNK
+
+
+# The weight gradient's per-sample products are (C_out, P) @ (P, CK) GEMMs summed over the batch;
+# past about this many weight entries one chunk GEMM with a long inner dimension beats them
+# (LeNet's 16x6x5x5: 0.45 vs 0.70 ms; its 6x1x5x5 and (25, 3, 3, 3) stay per sample: 0.27 vs 0.89,
+# 0.43 vs 1.04 ms).
+_DW_PER_SAMPLE_MAX_WEIGHTS = 1024
 
 
 def _samples(a, groups):
@@ -504,13 +512,50 @@ def _flat_chunks(n, per_sample_bytes):
     return _batch_chunks(n, per_sample_bytes)
 
 
+# Passes of at least this many multiply-adds split their batch over threads (numcnn._threads):
+# below it the hand-off costs more than the second core gives (LeNet's layers stay whole).
+_PARALLEL_MIN_MACS = 40e6
+
+
+def _work(n, c_out, out_spatial, weight, groups):
+    """Multiply-adds of a pass, counted 10x for depthwise convolutions (shifted slices and
+    banded GEMMs, several times slower per multiply-add than a full GEMM)."""
+    macs = n * c_out * math.prod(out_spatial) * math.prod(weight.shape[1:])
+    return macs * 10 if _is_depthwise(weight.shape[1] * groups, groups) else macs
+
+
+@dataclass(frozen=True)
+class _PartColumns:
+    """The ``cols`` of a forward pass that ran its batch in parts: one ``_Columns`` per range."""
+
+    parts: dict  # (start, stop) -> _Columns
+
+
 def conv_nd(x, weight, stride, pads, dilation, groups):
     """Convolution without bias of an unpadded ``x``: returns ``(out, cols)``.
 
-    ``cols`` is opaque (a ``_Columns``): only :func:`conv_nd_weight_grad` reads it.  It holds the
-    padded input, from which each pass rebuilds the im2col columns chunk by chunk.
+    ``cols`` is opaque (a ``_Columns``, or a ``_PartColumns`` when the batch ran in parts on
+    several threads): only :func:`conv_nd_weight_grad` reads it.  It holds the padded input, from
+    which each pass rebuilds the im2col columns chunk by chunk.
     Arguments are already checked and normalised (tuples, (before, after) pads).
     """
+    n, c_out = x.shape[0], weight.shape[0]
+    out_spatial = conv_output_shape(x.shape[2:], tuple(weight.shape[2:]), stride, dilation, pads)
+    work = _work(n, c_out, out_spatial, weight, groups)
+    ranges = _threads.parts(n, work, _PARALLEL_MIN_MACS, uses_blas=True)
+    if len(ranges) == 1:
+        return _conv_nd(x, weight, stride, pads, dilation, groups)
+    out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
+
+    def part(start, stop):
+        return _conv_nd(x[start:stop], weight, stride, pads, dilation, groups, out=out[start:stop])[1]
+
+    cols = _threads.run(part, ranges, uses_blas=True)
+    return out, _PartColumns(dict(zip(ranges, cols)))
+
+
+def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
+    """:func:`conv_nd` on the calling thread, into ``out`` when given."""
     nd = x.ndim - 2
     n = x.shape[0]
     c_out = weight.shape[0]
@@ -518,9 +563,14 @@ def conv_nd(x, weight, stride, pads, dilation, groups):
     out_spatial = conv_output_shape(x.shape[2:], kernel, stride, dilation, pads)
     cols = _Columns(pad_constant(x, pads), kernel, tuple(stride), tuple(dilation), out_spatial, groups)
     if cols.depthwise:
-        return _depthwise_forward(cols.xp, weight, stride, dilation, out_spatial), cols
+        result = _depthwise_forward(cols.xp, weight, stride, dilation, out_spatial)
+        if out is None:
+            return result, cols
+        np.copyto(out, result)
+        return out, cols
     w_mat = weight.reshape(groups, c_out // groups, -1)
-    out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
+    if out is None:
+        out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
     per_sample = _per_sample(w_mat.shape[1], w_mat.shape[2], math.prod(out_spatial))
     out_buf = None
     for start, stop, chunk in cols.chunks():
@@ -537,11 +587,26 @@ def conv_nd(x, weight, stride, pads, dilation, groups):
 
 def conv_nd_weight_grad(dout, cols, weight_shape, groups):
     """Gradient of the weight from ``dout`` (N, C_out, *out) and the forward's ``cols``."""
+    if isinstance(cols, _PartColumns):
+        # the same batch ranges as the forward, on the same threads; one partial sum per range
+        partial = _threads.run(
+            lambda start, stop: _weight_grad(dout[start:stop], cols.parts[start, stop], weight_shape, groups),
+            list(cols.parts),
+            uses_blas=True,
+        )
+        total = partial[0]
+        for dw in partial[1:]:
+            total += dw
+        return total
+    return _weight_grad(dout, cols, weight_shape, groups)
+
+
+def _weight_grad(dout, cols, weight_shape, groups):
     if cols.depthwise:
         return _depthwise_weight_grad(dout, cols, weight_shape)
     dw = tmp = d_buf = None
     cog, ckg = weight_shape[0] // groups, math.prod(weight_shape[1:])
-    if _per_sample(cog, ckg, math.prod(dout.shape[2:])):
+    if _per_sample(cog, ckg, math.prod(dout.shape[2:])) and cog * ckg <= _DW_PER_SAMPLE_MAX_WEIGHTS:
         dw = np.zeros((groups, cog, ckg), dtype=dout.dtype)
         for start, stop, chunk in cols.chunks():
             per = np.matmul(_samples(dout[start:stop], groups), _chunk_samples(chunk, stop - start).swapaxes(-1, -2))
@@ -564,6 +629,22 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
 
     This is also the forward pass of the transposed convolution.
     """
+    n = x_shape[0]
+    work = _work(n, weight.shape[0], dout.shape[2:], weight, groups)
+    ranges = _threads.parts(n, work, _PARALLEL_MIN_MACS, uses_blas=True)
+    if len(ranges) == 1:
+        return _input_grad(dout, weight, x_shape, stride, pads, dilation, groups)
+    dx = np.empty(x_shape, dtype=dout.dtype)
+
+    def part(start, stop):
+        part_shape = (stop - start,) + tuple(x_shape[1:])
+        dx[start:stop] = _input_grad(dout[start:stop], weight, part_shape, stride, pads, dilation, groups)
+
+    _threads.run(part, ranges, uses_blas=True)
+    return dx
+
+
+def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
     nd = len(x_shape) - 2
     n, c_in = x_shape[:2]
     c_out = weight.shape[0]

@@ -10,9 +10,11 @@ position inside the input.  Overlapping windows accumulate their gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 
 import numpy as np
 
+from .. import _threads
 from ._window import (
     as_tuple,
     check_cache,
@@ -134,19 +136,29 @@ def _running_max(xp, kernel, stride, padding, dilation, out_spatial, first_valid
     return out, argmax
 
 
+# Passes over at least this many (input element x kernel offset) pairs split their batch over
+# threads (numcnn._threads); LeNet's pools (0.3M elements x 4) stay on one thread.
+_PARALLEL_MIN_WORK = 4e6
+
+
 def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     kernel, stride, padding, dilation = _check_pool_args(x, kernel_size, stride, padding, dilation, nd)
     out_spatial = pool_output_shape(x.shape[2:], kernel, stride, padding, dilation, bool(ceil_mode))
     pads = _pool_pads(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
-    xp = pad_constant(x, pads, value=-np.inf)
     first_valid = _first_valid_offset(kernel, stride, padding, dilation, out_spatial, x.shape[2:])
     offsets = kernel_offsets(kernel)
     index_dtype = np.uint8 if len(offsets) <= 256 else np.int32
+    geometry = (kernel, stride, padding, dilation, out_spatial, first_valid, index_dtype)
 
-    out, argmax = _running_max(xp, kernel, stride, padding, dilation, out_spatial, first_valid, index_dtype, nan_aware=False)
-    if np.isnan(out).any():
-        # np.maximum let a NaN through, but the argmax must follow PyTorch's NaN rule: redo exactly
-        out, argmax = _running_max(xp, kernel, stride, padding, dilation, out_spatial, first_valid, index_dtype, nan_aware=True)
+    def part(start, stop):
+        xp = pad_constant(x[start:stop], pads, value=-np.inf)
+        out, argmax = _running_max(xp, *geometry, nan_aware=False)
+        if np.isnan(out).any():
+            # np.maximum let a NaN through, but the argmax must follow PyTorch's NaN rule: redo exactly
+            out, argmax = _running_max(xp, *geometry, nan_aware=True)
+        return out, argmax
+
+    out, argmax = _threads.map_concat(part, x.shape[0], x.size * len(offsets), _PARALLEL_MIN_WORK)
     cache = MaxPoolCache(
         x_shape=x.shape,
         dtype=x.dtype,
@@ -163,29 +175,40 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
 def _max_pool_backward(dout, cache: MaxPoolCache):
     check_cache(cache, MaxPoolCache, "a max-pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
+    work = math.prod(cache.x_shape) * len(kernel_offsets(cache.kernel))
+
+    def part(start, stop):
+        shape = (stop - start,) + cache.x_shape[1:]
+        return _scatter_max_grad(dout[start:stop], cache.argmax[start:stop], shape, cache)
+
+    return _threads.map_concat(part, cache.x_shape[0], work, _PARALLEL_MIN_WORK)
+
+
+def _scatter_max_grad(dout, argmax, x_shape, cache: MaxPoolCache):
+    """dx of shape ``x_shape``: each ``dout`` entry added at its window's winning offset."""
     out_spatial = cache.out_shape[2:]
-    x_spatial = cache.x_shape[2:]
+    x_spatial = x_shape[2:]
     pads = _pool_pads(x_spatial, cache.kernel, cache.stride, cache.padding, cache.dilation, out_spatial)
-    padded_shape = cache.x_shape[:2] + tuple(size + lo + hi for size, (lo, hi) in zip(x_spatial, pads))
+    padded_shape = x_shape[:2] + tuple(size + lo + hi for size, (lo, hi) in zip(x_spatial, pads))
     dxp = np.zeros(padded_shape, dtype=cache.dtype)
     lead = (slice(None), slice(None))
     overlapping = any(s < d * (k - 1) + 1 for k, s, d in zip(cache.kernel, cache.stride, cache.dilation))
-    mask = np.empty(cache.argmax.shape, dtype=bool)
-    index_dtype = cache.argmax.dtype.type
+    mask = np.empty(argmax.shape, dtype=bool)
+    index_dtype = argmax.dtype.type
     # dout * mask is branch-free and several times faster than masked writes, but only right
     # when dout is finite (inf * 0 and nan * 0 are nan, while unselected positions must get 0).
     finite = bool(np.isfinite(dout).all())
     tmp = np.empty(dout.shape, dtype=cache.dtype) if (finite and overlapping) else None
     for j, offset in enumerate(kernel_offsets(cache.kernel)):
         target = dxp[lead + window_slices(offset, out_spatial, cache.stride, cache.dilation)]
-        np.equal(cache.argmax, index_dtype(j), out=mask)
+        np.equal(argmax, index_dtype(j), out=mask)
         if not finite:
             np.add(target, dout, out=target, where=mask)
         elif overlapping:
             np.add(target, np.multiply(dout, mask, out=tmp), out=target)  # overlapping windows accumulate
         else:
             np.multiply(dout, mask, out=target)  # each input position is in one window at most
-    if dxp.shape == cache.x_shape:
+    if dxp.shape == tuple(x_shape):
         return dxp
     crop = lead + tuple(slice(lo, lo + size) for size, (lo, _) in zip(x_spatial, pads))
     return np.ascontiguousarray(dxp[crop])

@@ -1,0 +1,141 @@
+"""Batch-parallel execution: the large conv and pooling passes split their batch over threads.
+
+NumPy runs its copies and element-wise loops on one core, with the GIL released, and BLAS
+threads only the GEMMs.  On the 2-core machine of notes/perf.md a conv pass is about half
+copies, so numcnn splits a large batch into one contiguous part per thread and runs each part's
+whole pass (copies and GEMMs) on its own thread, with BLAS limited to one thread meanwhile
+(otherwise two BLAS thread pools would fight over the cores).  Small passes stay on the calling
+thread: handing work to another thread costs tens of microseconds.
+
+Limiting BLAS needs ``threadpoolctl`` (an optional dependency, ``pip install numcnn[fast]``);
+without it only the passes that make no BLAS calls (pooling) are split.
+
+The thread count is ``numcnn.set_num_threads(n)``, else the ``NUMCNN_NUM_THREADS`` environment
+variable, else the CPUs this process may run on.  Results depend on the thread count only
+through the order of floating-point sums (the weight gradient adds one partial sum per part).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+import contextlib
+import os
+import threading
+
+import numpy as np
+
+__all__ = ["get_num_threads", "set_num_threads"]
+
+_lock = threading.Lock()
+_num_threads: int | None = None
+_executor: ThreadPoolExecutor | None = None
+_executor_size = 0
+_blas = None  # threadpoolctl controller of the BLAS libraries, False when unavailable
+_local = threading.local()  # .busy: this thread is already running a part (no nesting)
+
+
+def _default_threads() -> int:
+    env = os.environ.get("NUMCNN_NUM_THREADS")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"NUMCNN_NUM_THREADS must be a positive integer, got {env!r}") from None
+        if value < 1:
+            raise ValueError(f"NUMCNN_NUM_THREADS must be a positive integer, got {env!r}")
+        return value
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def get_num_threads() -> int:
+    """Threads numcnn splits a large batch over (see :func:`set_num_threads`)."""
+    return _num_threads if _num_threads is not None else _default_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Split large conv and pooling passes over ``n`` threads (1: never split).
+
+    BLAS inside each part runs on one thread; the GEMMs of unsplit (small) passes keep BLAS's own
+    thread count, which this does not change.
+    """
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
+    _num_threads = n
+
+
+def _blas_controller():
+    """threadpoolctl's controller of the loaded BLAS libraries, or None without threadpoolctl."""
+    global _blas
+    if _blas is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas = False
+        else:
+            _blas = ThreadpoolController().select(user_api="blas")
+    return _blas or None
+
+
+def parts(n: int, work: float, min_work: float, uses_blas: bool) -> list[tuple[int, int]]:
+    """Batch ranges, one per thread, when ``work`` (any unit) reaches ``min_work``; else [(0, n)]."""
+    threads = min(get_num_threads(), n)
+    if threads < 2 or work < min_work or getattr(_local, "busy", False):
+        return [(0, n)]
+    if uses_blas and _blas_controller() is None:
+        return [(0, n)]
+    bounds = [n * i // threads for i in range(threads + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def run(fn, ranges, uses_blas: bool):
+    """``[fn(start, stop) for start, stop in ranges]``, the ranges on parallel threads.
+
+    The calling thread runs the first range itself.  With ``uses_blas``, BLAS is limited to one
+    thread for the duration.
+    """
+    if len(ranges) == 1:
+        return [fn(*ranges[0])]
+    executor = _get_executor(len(ranges) - 1)
+    limit = _blas_controller().limit(limits=1) if uses_blas else contextlib.nullcontext()
+    with limit:
+        futures = [executor.submit(_part, fn, start, stop) for start, stop in ranges[1:]]
+        try:
+            first = _part(fn, *ranges[0])
+        finally:
+            rest = [f.result() for f in futures]  # wait for every part, even after an error
+    return [first] + rest
+
+
+def map_concat(fn, n: int, work: float, min_work: float, uses_blas: bool = False):
+    """``fn(0, n)``, or ``fn`` on one batch range per thread with the results (an array, or a
+    tuple of arrays) concatenated along axis 0."""
+    ranges = parts(n, work, min_work, uses_blas)
+    results = run(fn, ranges, uses_blas)
+    if len(results) == 1:
+        return results[0]
+    if isinstance(results[0], tuple):
+        return tuple(np.concatenate(group) for group in zip(*results))
+    return np.concatenate(results)
+
+
+def _part(fn, start, stop):
+    _local.busy = True
+    try:
+        return fn(start, stop)
+    finally:
+        _local.busy = False
+
+
+def _get_executor(workers: int) -> ThreadPoolExecutor:
+    global _executor, _executor_size
+    with _lock:
+        if _executor is None or _executor_size < workers:
+            if _executor is not None:
+                _executor.shutdown(wait=False)
+            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="numcnn")
+            _executor_size = workers
+        return _executor

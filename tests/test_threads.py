@@ -1,0 +1,180 @@
+"""Batch-parallel passes (numcnn._threads): the same results as one thread, on every split path."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import numcnn
+from numcnn import _threads
+from numcnn.functional import conv as conv_module
+from numcnn.functional import pool as pool_module
+from numcnn.functional import (
+    conv1d_backward,
+    conv1d_forward,
+    conv2d_backward,
+    conv2d_forward,
+    conv3d_backward,
+    conv3d_forward,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    max_pool3d_backward,
+    max_pool3d_forward,
+)
+
+CONV = {1: (conv1d_forward, conv1d_backward), 2: (conv2d_forward, conv2d_backward), 3: (conv3d_forward, conv3d_backward)}
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    """Split every pass over ``threads`` threads, however small (restored afterwards)."""
+    saved = _threads._num_threads
+
+    def apply(threads):
+        numcnn.set_num_threads(threads)
+        monkeypatch.setattr(conv_module, "_PARALLEL_MIN_MACS", 0)
+        monkeypatch.setattr(pool_module, "_PARALLEL_MIN_WORK", 0)
+
+    yield apply
+    _threads._num_threads = saved
+
+
+def run_conv(nd, x, w, b, **options):
+    forward, backward = CONV[nd]
+    out, cache = forward(x, w, b, **options)
+    split = isinstance(cache.cols, conv_module._PartColumns)
+    assert split == (numcnn.get_num_threads() > 1 and _threads._blas_controller() is not None)
+    dout = np.random.default_rng(9).standard_normal(out.shape)
+    return (out,) + tuple(backward(dout, cache))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize(
+    "nd, n, c_in, c_out, k, options",
+    [
+        (2, 5, 3, 6, 3, dict(padding=1)),  # stride 1, flat dx
+        (2, 4, 6, 4, 3, dict(padding=1)),  # correlation dx
+        (2, 5, 4, 6, 3, dict(stride=2, padding=1, groups=2)),  # strided col2im
+        (2, 4, 6, 8, 1, dict()),  # pointwise
+        (2, 3, 4, 4, 3, dict(padding=1, groups=4)),  # depthwise
+        (2, 4, 3, 4, 3, dict(padding=1, padding_mode="reflect")),
+        (1, 5, 3, 5, 4, dict(padding="same", dilation=2)),
+        (3, 3, 2, 4, 2, dict(padding=1)),
+    ],
+)
+def test_split_conv_matches_one_thread(split_everything, threads, nd, n, c_in, c_out, k, options):
+    rng = np.random.default_rng(n + c_in + k)
+    x = rng.standard_normal((n, c_in) + (7,) * nd)
+    w = rng.standard_normal((c_out, c_in // options.get("groups", 1)) + (k,) * nd)
+    b = rng.standard_normal(c_out)
+    numcnn.set_num_threads(1)
+    want = run_conv(nd, x, w, b, **options)
+    split_everything(threads)
+    got = run_conv(nd, x, w, b, **options)
+    for g, e in zip(got, want):
+        assert g.dtype == e.dtype and g.shape == e.shape
+        # out and dx are the same sums in the same order; dw and db add one partial sum per part
+        np.testing.assert_allclose(g, e, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_split_conv_transpose_matches_one_thread(split_everything):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((5, 4, 6, 6))
+    w = rng.standard_normal((4, 3, 3, 3))
+
+    def both():
+        out, cache = conv_transpose2d_forward(x, w, stride=2, padding=1, output_padding=1)
+        return (out,) + tuple(conv_transpose2d_backward(np.cos(out), cache)[:2])
+
+    numcnn.set_num_threads(1)
+    want = both()
+    split_everything(2)
+    for g, e in zip(both(), want):
+        np.testing.assert_allclose(g, e, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+@pytest.mark.parametrize(
+    "nd, options",
+    [
+        (2, dict(kernel_size=2)),
+        (2, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+        (3, dict(kernel_size=2, stride=1, dilation=2)),
+    ],
+)
+def test_split_max_pool_matches_one_thread(split_everything, threads, nd, options):
+    forward, backward = {2: (max_pool2d_forward, max_pool2d_backward), 3: (max_pool3d_forward, max_pool3d_backward)}[nd]
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 3, (5, 3) + (7,) * nd).astype(np.float32)  # many ties
+    x[1, 0].flat[3] = np.nan  # one part takes the NaN-aware rerun, the others do not
+    dout = rng.standard_normal(forward(x, **options)[0].shape).astype(np.float32)
+    dout[3, 1].flat[0] = np.inf  # one part takes the masked-add backward
+    numcnn.set_num_threads(1)
+    out, cache = forward(x, **options)
+    want = (out, cache.argmax, backward(dout, cache))
+    split_everything(threads)
+    out, cache = forward(x, **options)
+    for g, e in zip((out, cache.argmax, backward(dout, cache)), want):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_split_pass_does_not_modify_inputs(split_everything):
+    split_everything(2)
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((4, 3, 6, 6)), rng.standard_normal((5, 3, 3, 3))
+    x0, w0 = x.copy(), w.copy()
+    out, cache = conv2d_forward(x, w, padding=1)
+    conv2d_backward(np.ones_like(out), cache)
+    max_pool2d_backward(np.ones((4, 3, 3, 3)), max_pool2d_forward(x, 2)[1])
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(w, w0)
+
+
+def test_error_in_a_part_reaches_the_caller_after_every_part_finished():
+    finished = []
+
+    def fn(start, stop):
+        if start == 0:
+            raise RuntimeError("part 0 failed")
+        finished.append(threading.current_thread().name)
+        return start
+
+    with pytest.raises(RuntimeError, match="part 0 failed"):
+        _threads.run(fn, [(0, 1), (1, 2)], uses_blas=False)
+    assert finished and finished[0].startswith("numcnn")
+
+
+def test_parts_do_not_nest_and_small_work_stays_whole(monkeypatch):
+    monkeypatch.setattr(_threads, "_num_threads", 2)
+    assert _threads.parts(8, 10, 100, uses_blas=False) == [(0, 8)]
+    assert _threads.parts(1, 1e9, 0, uses_blas=False) == [(0, 1)]
+    assert _threads.parts(7, 1e9, 0, uses_blas=False) == [(0, 3), (3, 7)]
+    inner = _threads.run(lambda a, b: _threads.parts(8, 1e9, 0, uses_blas=False), [(0, 1), (1, 2)], uses_blas=False)
+    assert inner == [[(0, 8)], [(0, 8)]]
+
+
+def test_without_threadpoolctl_blas_passes_stay_whole(monkeypatch):
+    monkeypatch.setattr(_threads, "_num_threads", 2)
+    monkeypatch.setattr(_threads, "_blas", False)
+    assert _threads.parts(8, 1e9, 0, uses_blas=True) == [(0, 8)]
+    assert _threads.parts(8, 1e9, 0, uses_blas=False) == [(0, 4), (4, 8)]
+
+
+def test_set_num_threads_and_environment(monkeypatch):
+    monkeypatch.setattr(_threads, "_num_threads", None)
+    monkeypatch.setenv("NUMCNN_NUM_THREADS", "3")
+    assert numcnn.get_num_threads() == 3
+    monkeypatch.setenv("NUMCNN_NUM_THREADS", "zero")
+    with pytest.raises(ValueError, match="NUMCNN_NUM_THREADS"):
+        numcnn.get_num_threads()
+    numcnn.set_num_threads(1)
+    assert numcnn.get_num_threads() == 1
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="positive integer"):
+            numcnn.set_num_threads(bad)
