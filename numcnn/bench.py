@@ -2,8 +2,8 @@
 
 Each row times one op on one shape: numcnn and (when ``torch`` is importable) PyTorch are measured
 in the same process, in alternating blocks with a pause between them (BLAS and OpenMP worker
-threads keep spinning for a while after a call; each block first wakes its own threads with an
-untimed call), and the medians of the repeats are reported
+threads keep spinning for a while after a call; each block first runs untimed calls until its
+side is warm again), and the medians of the repeats are reported
 (and the ratio of the best repeats, steadier on a shared machine).
 PyTorch gets the same number of threads as numcnn's BLAS.  A row also gives the useful GFLOP/s
 (the direct algorithm's 2 * MACs per pass), that rate as a fraction of this machine's GEMM rate
@@ -31,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._threads import set_num_threads
 from .errors import UserError
 
 SUITES = ("quick", "conv", "pool", "family", "all")
@@ -344,9 +345,11 @@ def _blas_threads():
 
 
 def _set_threads(threads, torch):
-    """Limit BLAS (threadpoolctl, if present) and PyTorch to ``threads``; return the count used."""
+    """Limit BLAS (threadpoolctl, if present), numcnn's batch split and PyTorch to ``threads``;
+    return the count used."""
     limiter = None
     if threads is not None:
+        set_num_threads(threads)
         try:
             import threadpoolctl
         except ImportError:
@@ -381,6 +384,21 @@ def _time_pair(forward, backward):
     backward(state)
     end = time.perf_counter()
     return mid - start, end - mid
+
+
+# A block's warm-up: at least this many untimed calls and this many seconds.  After the pause
+# the (virtual) cores wake slowly: on the 2-core VM of notes/perf.md the first two or three calls
+# after a 0.2 s sleep take up to twice their steady time, on both sides, most with several threads.
+_WARM_CALLS = 3
+_WARM_SECONDS = 0.05
+
+
+def _warm(forward, backward):
+    start = time.perf_counter()
+    calls = 0
+    while calls < _WARM_CALLS or time.perf_counter() - start < _WARM_SECONDS:
+        _time_pair(forward, backward)
+        calls += 1
 
 
 def _nbytes(value) -> int:
@@ -418,14 +436,14 @@ def run_case(case: Case, dtype, repeat, torch, pause, rng) -> dict:
         _time_pair(*theirs)
     samples = {"numcnn": [], "torch": []}
     for _ in range(repeat):
-        # a block: one untimed call to wake this side's worker threads (asleep after the pause,
-        # as they never are in a training loop), one timed call, then a pause so its threads stop
-        # spinning before the other side runs
-        _time_pair(*ours)
+        # a block: untimed calls until this side runs at its steady speed (its worker threads
+        # and the cores were asleep during the pause, as they never are in a training loop), one
+        # timed call, then a pause so its threads stop spinning before the other side runs
+        _warm(*ours)
         samples["numcnn"].append(_time_pair(*ours))
         time.sleep(pause)
         if theirs:
-            _time_pair(*theirs)
+            _warm(*theirs)
             samples["torch"].append(_time_pair(*theirs))
             time.sleep(pause)
     row = {"op": case.op, "shape": case.shape}
