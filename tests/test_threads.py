@@ -178,3 +178,25 @@ def test_set_num_threads_and_environment(monkeypatch):
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="positive integer"):
             numcnn.set_num_threads(bad)
+
+
+def test_split_max_unpool_matches_one_thread(split_everything, monkeypatch):
+    from numcnn.functional import max_unpool2d_backward, max_unpool2d_forward
+    from numcnn.functional import unpool as unpool_module
+
+    rng = np.random.default_rng(6)
+    (x, indices), _ = max_pool2d_forward(rng.standard_normal((5, 3, 8, 8)), 2, return_indices=True)
+    dout = rng.standard_normal((5, 3, 8, 8))
+    numcnn.set_num_threads(1)
+    out, cache = max_unpool2d_forward(x, indices, 2)
+    want = (out, max_unpool2d_backward(dout, cache))
+    split_everything(2)
+    monkeypatch.setattr(unpool_module, "_PARALLEL_MIN_ELEMENTS", 0)
+    out, cache = max_unpool2d_forward(x, indices, 2)
+    assert len(cache.targets) == 2
+    for g, e in zip((out, max_unpool2d_backward(dout, cache)), want):
+        np.testing.assert_array_equal(g, e)
+    bad = indices.copy()
+    bad[4, 2, 0, 0] = 64  # in the second part
+    with pytest.raises(ValueError, match="index 64 in indices is out of range"):
+        max_unpool2d_forward(x, bad, 2)

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from .. import _threads
 from ._window import as_tuple, check_cache, check_dout, check_input
 
 __all__ = [
@@ -54,7 +55,7 @@ def max_pool_indices(cache) -> np.ndarray:
 class MaxUnpoolCache:
     """What the backward pass of a max unpool needs."""
 
-    target: np.ndarray  # (N * C * prod(in),) flat indices into the whole output
+    targets: dict  # (start, stop) batch range -> flat indices into that range of the output
     x_shape: tuple
     dtype: np.dtype
     out_shape: tuple  # full output shape (N, C, *spatial)
@@ -85,6 +86,10 @@ def _unpool_output_size(in_spatial, kernel, stride, padding, output_size):
     return size
 
 
+# Outputs of at least this many elements split their batch over threads (numcnn._threads).
+_PARALLEL_MIN_ELEMENTS = 1 << 20
+
+
 def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, nd):
     check_input(x, nd, "x")
     if not isinstance(indices, np.ndarray) or not np.issubdtype(indices.dtype, np.integer):
@@ -98,28 +103,40 @@ def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, n
     stride = kernel if stride is None else as_tuple(stride, nd, "stride", minimum=1)
     padding = as_tuple(padding, nd, "padding", minimum=0)
     out_spatial = _unpool_output_size(x.shape[2:], kernel, stride, padding, output_size)
-    planes = x.shape[0] * x.shape[1]
     plane_size = math.prod(out_spatial)
-    flat_idx = indices.reshape(planes, -1).astype(np.intp, copy=False)
-    if flat_idx.size and (flat_idx.min() < 0 or flat_idx.max() >= plane_size):
-        bad = flat_idx.min() if flat_idx.min() < 0 else flat_idx.max()
-        raise ValueError(
-            f"max_unpool: index {int(bad)} in indices is out of range for an output plane of shape "
-            f"{out_spatial} ({plane_size} elements)"
-        )
-    # One flat scatter over all planes: plane p's positions start at p * plane_size.
-    target = (flat_idx + (np.arange(planes, dtype=np.intp) * plane_size)[:, None]).ravel()
-    out = np.zeros(planes * plane_size, dtype=x.dtype)
-    out[target] = x.ravel()
-    out = out.reshape(x.shape[:2] + out_spatial)
-    cache = MaxUnpoolCache(target=target, x_shape=x.shape, dtype=x.dtype, out_shape=out.shape)
+    out = np.empty(x.shape[:2] + out_spatial, dtype=x.dtype)
+
+    def scatter(start, stop):
+        flat_idx = indices[start:stop].reshape((stop - start) * x.shape[1], -1).astype(np.intp, copy=False)
+        if flat_idx.size and (flat_idx.min() < 0 or flat_idx.max() >= plane_size):
+            bad = flat_idx.min() if flat_idx.min() < 0 else flat_idx.max()
+            raise ValueError(
+                f"max_unpool: index {int(bad)} in indices is out of range for an output plane of shape "
+                f"{out_spatial} ({plane_size} elements)"
+            )
+        # One flat scatter over the range's planes: plane p's positions start at p * plane_size.
+        target = (flat_idx + (np.arange(flat_idx.shape[0], dtype=np.intp) * plane_size)[:, None]).ravel()
+        part = out[start:stop].reshape(-1)
+        part[...] = 0
+        part[target] = x[start:stop].ravel()
+        return target
+
+    ranges = _threads.parts(x.shape[0], out.size, _PARALLEL_MIN_ELEMENTS, uses_blas=False)
+    targets = dict(zip(ranges, _threads.run(scatter, ranges, uses_blas=False)))
+    cache = MaxUnpoolCache(targets=targets, x_shape=x.shape, dtype=x.dtype, out_shape=out.shape)
     return out, cache
 
 
 def _max_unpool_backward(dout, cache: MaxUnpoolCache):
     check_cache(cache, MaxUnpoolCache, "a max_unpool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
-    return dout.reshape(-1)[cache.target].reshape(cache.x_shape)
+    dx = np.empty(cache.x_shape, dtype=cache.dtype)
+
+    def gather(start, stop):
+        dx[start:stop] = dout[start:stop].reshape(-1)[cache.targets[start, stop]].reshape(dx[start:stop].shape)
+
+    _threads.run(gather, list(cache.targets), uses_blas=False)
+    return dx
 
 
 def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):
