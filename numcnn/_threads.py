@@ -76,7 +76,13 @@ def _blas_controller():
         except ImportError:
             _blas = False
         else:
-            _blas = ThreadpoolController().select(user_api="blas")
+            blas = ThreadpoolController().select(user_api="blas")
+            # NumPy's own BLAS (bundled in its wheels) when it can be told apart from others
+            # loaded in the process, e.g. PyTorch's MKL, which numcnn has no business limiting
+            ours = [lib for lib in blas.lib_controllers if "numpy" in lib.filepath]
+            if ours:
+                blas = blas.select(filepath=[lib.filepath for lib in ours])
+            _blas = blas if blas.lib_controllers else False  # none found: nothing to limit
     return _blas or None
 
 
@@ -100,8 +106,7 @@ def run(fn, ranges, uses_blas: bool):
     if len(ranges) == 1:
         return [fn(*ranges[0])]
     executor = _get_executor(len(ranges) - 1)
-    limit = _blas_controller().limit(limits=1) if uses_blas else contextlib.nullcontext()
-    with limit:
+    with _blas_single_thread() if uses_blas else contextlib.nullcontext():
         futures = [executor.submit(_part, fn, start, stop) for start, stop in ranges[1:]]
         try:
             first = _part(fn, *ranges[0])
@@ -120,6 +125,29 @@ def map_concat(fn, n: int, work: float, min_work: float, uses_blas: bool = False
     if isinstance(results[0], tuple):
         return tuple(np.concatenate(group) for group in zip(*results))
     return np.concatenate(results)
+
+
+_blas_users = 0
+_blas_saved = None
+
+
+@contextlib.contextmanager
+def _blas_single_thread():
+    """BLAS on one thread while any caller is inside; the first in saves the setting, the last
+    out restores it (callers on several user threads must not restore each other's limit)."""
+    global _blas_users, _blas_saved
+    with _lock:
+        if _blas_users == 0:
+            _blas_saved = _blas_controller().limit(limits=1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_saved.restore_original_limits()
+                _blas_saved = None
 
 
 def _part(fn, start, stop):

@@ -200,3 +200,31 @@ def test_split_max_unpool_matches_one_thread(split_everything, monkeypatch):
     bad[4, 2, 0, 0] = 64  # in the second part
     with pytest.raises(ValueError, match="index 64 in indices is out of range"):
         max_unpool2d_forward(x, bad, 2)
+
+
+def test_blas_threads_restored_after_concurrent_callers(split_everything):
+    controller = _threads._blas_controller()
+    if controller is None:
+        pytest.skip("threadpoolctl is not installed")
+    before = [lib.num_threads for lib in controller.lib_controllers]
+    split_everything(2)
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((4, 3, 8, 8)), rng.standard_normal((5, 3, 3, 3))
+    errors = []
+
+    def user():
+        try:
+            for _ in range(20):
+                out, cache = conv2d_forward(x, w, padding=1)
+                conv2d_backward(np.ones_like(out), cache)
+        except Exception as error:  # surfaced by the assert below
+            errors.append(error)
+
+    users = [threading.Thread(target=user) for _ in range(3)]
+    for t in users:
+        t.start()
+    for t in users:
+        t.join()
+    assert not errors
+    controller = _threads._blas_controller()
+    assert [lib.num_threads for lib in controller.lib_controllers] == before
