@@ -129,13 +129,18 @@ def force(monkeypatch):
 # --------------------------------------------------------------------------------------------
 # conv paths
 
+NO_BAND = dict(_BAND2D_MAX_WASTE=0)  # keep small 2-D layers on the im2col paths
+BAND = dict(_BAND2D_MAX_WASTE=1 << 30, _BAND2D_MAX_COST=1 << 60)
+
 GEMM_MODES = {
     # columns kept whole or rebuilt per chunk (one sample per chunk: every chunk boundary), and
     # GEMMs per sample (small layers) or one per chunk (large layers)
-    "kept-per-sample": dict(_CACHE_BYTES=1 << 40, _PER_SAMPLE_MNK=1 << 60),
-    "kept-per-chunk": dict(_CACHE_BYTES=1 << 40, _PER_SAMPLE_MNK=0),
-    "chunked-per-sample": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=1 << 60),
-    "chunked-per-chunk": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=0),
+    "kept-per-sample": dict(_CACHE_BYTES=1 << 40, _PER_SAMPLE_MNK=1 << 60, **NO_BAND),
+    "kept-per-chunk": dict(_CACHE_BYTES=1 << 40, _PER_SAMPLE_MNK=0, **NO_BAND),
+    "chunked-per-sample": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=1 << 60, **NO_BAND),
+    "chunked-per-chunk": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=0, **NO_BAND),
+    # one GEMM of kernel-row windows by a banded weight matrix (2-D, groups=1 only; others ignore it)
+    "banded-2d": BAND,
 }
 
 
@@ -164,6 +169,32 @@ def test_gemm_paths_match_direct(force, mode, nd, n, c_in, c_out, k, stride, pad
     check_conv(x, w, stride, pad, dilation, groups)
 
 
+@pytest.mark.parametrize(
+    "x_shape, w_shape, options",
+    [
+        ((3, 6, 14, 14), (16, 6, 5, 5), {}),  # LeNet's second conv
+        ((2, 1, 12, 12), (6, 1, 5, 5), {"padding": 2}),  # LeNet's first conv, padded
+        ((2, 3, 9, 8), (4, 3, 4, 2), {"padding": "same", "dilation": (1, 2)}),  # asymmetric 'same' pads
+        ((2, 3, 11, 10), (5, 3, 3, 3), {"stride": (2, 3), "padding": (1, 0), "dilation": 2}),
+        ((2, 2, 6, 7), (3, 2, 3, 3), {"padding": 1, "padding_mode": "circular"}),
+    ],
+)
+def test_banded_2d_path_matches_direct(force, x_shape, w_shape, options):
+    force(**BAND)
+    rng = np.random.default_rng(sum(x_shape))
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out, cache = conv2d_forward(x, w, **options)
+    assert isinstance(cache.cols, (conv_module._BandColumns, conv_module._PartColumns))
+    force(_BAND2D_MAX_WASTE=0)
+    want, want_cache = conv2d_forward(x, w, **options)
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+    dx, dw, _ = conv2d_backward(dout, cache)
+    want_dx, want_dw, _ = conv2d_backward(dout, want_cache)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dw, want_dw, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("flat", [True, False], ids=["flat", "strided-col2im"])
 @pytest.mark.parametrize("mode", ["whole", "chunked", "uneven-chunks"])
 @pytest.mark.parametrize(
@@ -180,7 +211,7 @@ def test_gemm_paths_match_direct(force, mode, nd, n, c_in, c_out, k, stride, pad
 )
 def test_stride1_input_grad_paths_match_direct(force, flat, mode, nd, n, c_in, c_out, k, pad, dilation, groups):
     """Stride 1 with C_out > C_in: dx by flat shifts over the wide dout, or by the strided col2im."""
-    force(_FLAT_DX=flat, _CACHE_BYTES=0)
+    force(_FLAT_DX=flat, _CACHE_BYTES=0, **NO_BAND)
     if mode == "chunked":
         force(_CHUNK_BYTES=1)
     elif mode == "uneven-chunks":
@@ -242,13 +273,14 @@ def test_depthwise_paths_match_direct(force, banded, nd, c, mult, k, stride, pad
 )
 def test_conv2d_random_configs_float64(n, groups, cg_in, cg_out, k, stride, pad, dilation, chunked, banded,
                                        per_sample, seed):
-    names = ("_CACHE_BYTES", "_CHUNK_BYTES", "_BANDED_MAX_WIDTH", "_PER_SAMPLE_MNK")
+    names = ("_CACHE_BYTES", "_CHUNK_BYTES", "_BANDED_MAX_WIDTH", "_PER_SAMPLE_MNK", "_BAND2D_MAX_WASTE")
     saved = {name: getattr(conv_module, name) for name in names}
     try:
         conv_module._CACHE_BYTES = 0 if chunked else 1 << 40
         conv_module._CHUNK_BYTES = 1 if chunked else 1 << 40
         conv_module._BANDED_MAX_WIDTH = 1 << 30 if banded else 0
         conv_module._PER_SAMPLE_MNK = 1 << 60 if per_sample else 0
+        conv_module._BAND2D_MAX_WASTE = 1 << 30 if banded and groups == 1 else 0
         x, w = conv_case(2, n, groups * cg_in, groups * cg_out, (k, k), (stride,) * 2, pad, (dilation,) * 2, groups, seed)
         check_conv(x, w, stride, pad, dilation, groups)
     finally:
@@ -266,11 +298,13 @@ def test_conv2d_random_configs_float64(n, groups, cg_in, cg_out, k, stride, pad,
         (16, 32, 1, 1, 0, 1, False),  # pointwise
         (8, 8, 3, 1, 1, 8, True),  # depthwise, banded
         (8, 8, 3, 1, 1, 8, False),  # depthwise, shifted slices
+        (3, 16, 5, 1, 2, 1, True),  # banded 2-D GEMM
+        (4, 8, 3, 2, 1, 1, True),  # banded 2-D GEMM, strided
     ],
 )
 def test_float32_paths_within_rounding_bound(force, c_in, c_out, k, stride, pad, groups, banded, per_sample):
     force(_BANDED_MAX_WIDTH=1 << 30 if banded else 0, _CHUNK_BYTES=4096, _CACHE_BYTES=0,
-          _PER_SAMPLE_MNK=1 << 60 if per_sample else 0)
+          _PER_SAMPLE_MNK=1 << 60 if per_sample else 0, **(BAND if banded and groups == 1 else NO_BAND))
     rng = np.random.default_rng(c_in + c_out)
     x = rng.standard_normal((5, c_in, 13, 12)).astype(np.float32)
     w = rng.standard_normal((c_out, c_in // groups, k, k)).astype(np.float32)

@@ -77,10 +77,9 @@ def test_split_conv_matches_one_thread(split_everything, threads, nd, n, c_in, c
     got = run_conv(nd, x, w, b, **options)
     for g, e in zip(got, want):
         assert g.dtype == e.dtype and g.shape == e.shape
-        # out and dx are the same sums in the same order; dw and db add one partial sum per part
+        # the same sums; BLAS may order them differently for other matrix sizes and thread
+        # counts, and dw and db add one partial sum per part
         np.testing.assert_allclose(g, e, rtol=1e-13, atol=1e-13)
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1], want[1])
 
 
 def test_split_conv_transpose_matches_one_thread(split_everything):

@@ -226,6 +226,94 @@ class _Columns:
             yield start, stop, cols.reshape(self.groups, ck // self.groups, -1)
 
 
+# Small 2-D convolutions (LeNet's second) run as ONE GEMM of kernel-row windows by a banded
+# weight matrix, instead of im2col: the windows copy is kW * W_out / Wp times smaller than the
+# im2col matrix and copies runs of kH * Wp elements, at the price of Wp / kW times the
+# multiply-adds (the band's zeros).  Measured, im2col -> banded: (64, 6, 14, 14) x (16, 6, 5, 5)
+# forward 0.91 -> 0.57 ms, backward 1.72 -> 1.25 ms; but (64, 16, 8, 8) x (32, 16, 3, 3) p1
+# (waste 3.3) 2.32 -> 2.49 ms fwd+bwd, LeNet's first conv (waste 6.4) forward 0.70 -> 0.70 and
+# weight gradient 0.33 -> 0.68 ms, wide layers 2-3x slower (notes/perf.md).
+_BAND2D_MAX_WASTE = 3.0  # Wp / kW: the band's multiply-adds per useful one
+_BAND2D_MAX_COST = 1 << 18  # band elements (C_in * kH * Wp * C_out * W_out) times the waste
+
+
+def _use_band2d(c_in, c_out, kernel, padded_w, out_w, groups) -> bool:
+    if len(kernel) != 2 or groups != 1:
+        return False
+    waste = padded_w / kernel[1]
+    return waste <= _BAND2D_MAX_WASTE and c_in * kernel[0] * padded_w * c_out * out_w * waste <= _BAND2D_MAX_COST
+
+
+@dataclass(frozen=True)
+class _BandColumns:
+    """The ``cols`` of the banded 2-D path: the kernel-row windows of the padded input."""
+
+    rows: np.ndarray  # (N * H_out, C_in * kH * Wp), row (n, ho) = xp[n, :, ho*s + i*d, :] for each i
+    padded_w: int
+    stride: tuple
+    dilation: tuple
+    out_spatial: tuple
+
+
+def _band2d_matrix(weight, padded_w, out_w, stride_w, dil_w):
+    """(C_in * kH * Wp, C_out * W_out): entry ((c, i, q * s + j * d), (o, q)) = weight[o, c, i, j]."""
+    c_out, c_in, kh, kw = weight.shape
+    band = np.zeros((c_in, kh, padded_w, c_out, out_w), dtype=weight.dtype)
+    q = np.arange(out_w)
+    for j in range(kw):
+        # the two index arrays put the W_out axis first: (W_out, C_in, kH, C_out)
+        band[:, :, q * stride_w + j * dil_w, :, q] = weight[:, :, :, j].transpose(1, 2, 0)
+    return band.reshape(c_in * kh * padded_w, c_out * out_w)
+
+
+def _band2d_forward(xp, weight, stride, dilation, out_spatial, out):
+    n, c_in, _, wp = xp.shape
+    c_out, _, kh, _ = weight.shape
+    ho, wo = out_spatial
+    st = xp.strides
+    windows = as_strided(
+        xp, (n, ho, c_in, kh, wp), (st[0], st[2] * stride[0], st[1], st[2] * dilation[0], st[3]), writeable=False
+    )
+    rows = np.ascontiguousarray(windows).reshape(n * ho, c_in * kh * wp)
+    band = _band2d_matrix(weight, wp, wo, stride[1], dilation[1])
+    prod = rows @ band  # (N * H_out, C_out * W_out)
+    np.copyto(out, prod.reshape(n, ho, c_out, wo).transpose(0, 2, 1, 3))
+    return out, _BandColumns(rows, wp, tuple(stride), tuple(dilation), tuple(out_spatial))
+
+
+def _dout_rows(dout):
+    """(N, C_out, H_out, W_out) -> (N * H_out, C_out * W_out), the banded GEMMs' layout."""
+    n, c_out, ho, wo = dout.shape
+    return np.ascontiguousarray(dout.transpose(0, 2, 1, 3)).reshape(n * ho, c_out * wo)
+
+
+def _band2d_weight_grad(dout, cols: _BandColumns, weight_shape):
+    c_out, c_in, kh, kw = weight_shape
+    wo = cols.out_spatial[1]
+    dband = (cols.rows.T @ _dout_rows(dout)).reshape(c_in, kh, cols.padded_w, c_out, wo)
+    q = np.arange(wo)
+    dw = np.empty(weight_shape, dtype=dout.dtype)
+    for j in range(kw):
+        # dw[o, c, i, j] = sum over q of the band's gradient at ((c, i, q * s + j * d), (o, q))
+        taps = dband[:, :, q * cols.stride[1] + j * cols.dilation[1], :, q]  # (W_out, C_in, kH, C_out)
+        dw[:, :, :, j] = taps.sum(axis=0).transpose(2, 0, 1)
+    return dw
+
+
+def _band2d_input_grad(dout, weight, padded_shape, stride, dilation):
+    n, c_in, _, wp = padded_shape
+    kh = weight.shape[2]
+    ho, wo = dout.shape[2:]
+    band = _band2d_matrix(weight, wp, wo, stride[1], dilation[1])
+    drows = (_dout_rows(dout) @ band.T).reshape(n, ho, c_in, kh, wp)
+    dxp = np.zeros(padded_shape, dtype=dout.dtype)
+    for i in range(kh):
+        start = i * dilation[0]
+        target = dxp[:, :, start : start + (ho - 1) * stride[0] + 1 : stride[0], :]
+        np.add(target, drows[:, :, :, i, :].transpose(0, 2, 1, 3), out=target)
+    return dxp
+
+
 # Depthwise 2-D convolutions whose padded width is at most this go through banded GEMMs (below);
 # the band costs Wp / kW times the useful FLOPs, so wide inputs use the shifted-slice sums.
 _BANDED_MAX_WIDTH = 80
@@ -561,7 +649,12 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
     c_out = weight.shape[0]
     kernel = tuple(weight.shape[2:])
     out_spatial = conv_output_shape(x.shape[2:], kernel, stride, dilation, pads)
-    cols = _Columns(pad_constant(x, pads), kernel, tuple(stride), tuple(dilation), out_spatial, groups)
+    xp = pad_constant(x, pads)
+    if _use_band2d(x.shape[1], c_out, kernel, xp.shape[-1], out_spatial[-1], groups):
+        if out is None:
+            out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
+        return _band2d_forward(xp, weight, stride, dilation, out_spatial, out)
+    cols = _Columns(xp, kernel, tuple(stride), tuple(dilation), out_spatial, groups)
     if cols.depthwise:
         result = _depthwise_forward(cols.xp, weight, stride, dilation, out_spatial)
         if out is None:
@@ -602,6 +695,8 @@ def conv_nd_weight_grad(dout, cols, weight_shape, groups):
 
 
 def _weight_grad(dout, cols, weight_shape, groups):
+    if isinstance(cols, _BandColumns):
+        return _band2d_weight_grad(dout, cols, weight_shape)
     if cols.depthwise:
         return _depthwise_weight_grad(dout, cols, weight_shape)
     dw = tmp = d_buf = None
@@ -651,6 +746,8 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
     kernel = tuple(weight.shape[2:])
     out_spatial = tuple(dout.shape[2:])
     padded_shape = tuple(x_shape[:2]) + tuple(size + lo + hi for size, (lo, hi) in zip(x_shape[2:], pads))
+    if _use_band2d(c_in, c_out, kernel, padded_shape[-1], out_spatial[-1], groups):
+        return _unpad(_band2d_input_grad(dout, weight, padded_shape, stride, dilation), x_shape, pads)
     if _is_depthwise(c_in, groups) and c_out == c_in and nd == 2 and all(s == 1 for s in stride):
         # stride-1 depthwise (multiplier 1): dx is the depthwise correlation of the padded dout
         # with the flipped kernel, one banded forward pass with no scatter-adds
@@ -696,10 +793,14 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
             else:
                 dcols = dcols.reshape((c_in,) + kernel + (stop - start,) + out_spatial)
                 col2im_add(dxp[start:stop], dcols, kernel, stride, dilation, out_spatial)
+    return _unpad(dxp, x_shape, pads)
+
+
+def _unpad(dxp, x_shape, pads):
+    """The unpadded region of a padded gradient ``dxp``, C-contiguous."""
     if dxp.shape == tuple(x_shape):
         return dxp
     unpad = (slice(None), slice(None)) + tuple(slice(lo, lo + size) for size, (lo, _) in zip(x_shape[2:], pads))
-    assert len(unpad) == nd + 2
     return np.ascontiguousarray(dxp[unpad])
 
 
