@@ -249,6 +249,7 @@ class _BandColumns:
     """The ``cols`` of the banded 2-D path: the kernel-row windows of the padded input."""
 
     rows: np.ndarray  # (N * H_out, C_in * kH * Wp), row (n, ho) = xp[n, :, ho*s + i*d, :] for each i
+    band: np.ndarray  # the forward's band matrix, reused by the backward
     padded_w: int
     stride: tuple
     dilation: tuple
@@ -278,7 +279,7 @@ def _band2d_forward(xp, weight, stride, dilation, out_spatial, out):
     band = _band2d_matrix(weight, wp, wo, stride[1], dilation[1])
     prod = rows @ band  # (N * H_out, C_out * W_out)
     np.copyto(out, prod.reshape(n, ho, c_out, wo).transpose(0, 2, 1, 3))
-    return out, _BandColumns(rows, wp, tuple(stride), tuple(dilation), tuple(out_spatial))
+    return out, _BandColumns(rows, band, wp, tuple(stride), tuple(dilation), tuple(out_spatial))
 
 
 def _dout_rows(dout):
@@ -287,10 +288,11 @@ def _dout_rows(dout):
     return np.ascontiguousarray(dout.transpose(0, 2, 1, 3)).reshape(n * ho, c_out * wo)
 
 
-def _band2d_weight_grad(dout, cols: _BandColumns, weight_shape):
+def _band2d_weight_grad(dout, cols: _BandColumns, weight_shape, d_rows=None):
     c_out, c_in, kh, kw = weight_shape
     wo = cols.out_spatial[1]
-    dband = (cols.rows.T @ _dout_rows(dout)).reshape(c_in, kh, cols.padded_w, c_out, wo)
+    d_rows = _dout_rows(dout) if d_rows is None else d_rows
+    dband = (cols.rows.T @ d_rows).reshape(c_in, kh, cols.padded_w, c_out, wo)
     q = np.arange(wo)
     dw = np.empty(weight_shape, dtype=dout.dtype)
     for j in range(kw):
@@ -300,12 +302,13 @@ def _band2d_weight_grad(dout, cols: _BandColumns, weight_shape):
     return dw
 
 
-def _band2d_input_grad(dout, weight, padded_shape, stride, dilation):
+def _band2d_input_grad(dout, weight, padded_shape, stride, dilation, d_rows=None, band=None):
     n, c_in, _, wp = padded_shape
     kh = weight.shape[2]
     ho, wo = dout.shape[2:]
-    band = _band2d_matrix(weight, wp, wo, stride[1], dilation[1])
-    drows = (_dout_rows(dout) @ band.T).reshape(n, ho, c_in, kh, wp)
+    band = _band2d_matrix(weight, wp, wo, stride[1], dilation[1]) if band is None else band
+    d_rows = _dout_rows(dout) if d_rows is None else d_rows
+    drows = (d_rows @ band.T).reshape(n, ho, c_in, kh, wp)
     dxp = np.zeros(padded_shape, dtype=dout.dtype)
     for i in range(kh):
         start = i * dilation[0]
@@ -839,12 +842,22 @@ def _conv_backward(dout, cache: ConvCache, input_grad=True):
     dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
     nd = len(cache.x_shape) - 2
     db = dout.sum(axis=(0,) + tuple(range(2, 2 + nd))) if cache.has_bias else None
-    dw = conv_nd_weight_grad(dout, cache.cols, cache.weight.shape, cache.groups)
-    if not input_grad:
-        return None, dw, db
-    dx = conv_nd_input_grad(
-        dout, cache.weight, cache.x_shape, cache.stride, cache.pads, cache.dilation, cache.groups
-    )
+    if isinstance(cache.cols, _BandColumns):
+        # one dout layout and the forward's band matrix for both gradients
+        d_rows = _dout_rows(dout)
+        dw = _band2d_weight_grad(dout, cache.cols, cache.weight.shape, d_rows)
+        if not input_grad:
+            return None, dw, db
+        padded = cache.x_shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(cache.x_shape[2:], cache.pads))
+        dxp = _band2d_input_grad(dout, cache.weight, padded, cache.stride, cache.dilation, d_rows, cache.cols.band)
+        dx = _unpad(dxp, cache.x_shape, cache.pads)
+    else:
+        dw = conv_nd_weight_grad(dout, cache.cols, cache.weight.shape, cache.groups)
+        if not input_grad:
+            return None, dw, db
+        dx = conv_nd_input_grad(
+            dout, cache.weight, cache.x_shape, cache.stride, cache.pads, cache.dilation, cache.groups
+        )
     if cache.mode_pads:
         dx = pad_mode_adjoint(dx, cache.mode_pads, cache.padding_mode)
     return dx, dw, db
