@@ -10,6 +10,7 @@ position inside the input.  Overlapping windows accumulate their gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 import math
 
 import numpy as np
@@ -64,12 +65,14 @@ def _check_pool_args(x, kernel_size, stride, padding, dilation, nd):
     return kernel, stride, padding, dilation
 
 
+@functools.lru_cache(maxsize=64)
 def _first_valid_offset(kernel, stride, padding, dilation, out_spatial, spatial) -> np.ndarray:
     """Flat kernel offset of the first window position inside the input, per output position.
 
     PyTorch starts each window's argmax there, so an all -inf window still points into the input.
     A window with no position inside the input at all (possible with dilation and padding) is an
-    error here; PyTorch's CPU kernel aborts the process on it.
+    error here; PyTorch's CPU kernel aborts the process on it.  Cached (read-only): a training
+    loop asks for the same geometry every step, and building it cost 0.08 ms per call.
     """
     flat = np.zeros(out_spatial, dtype=np.intp)
     nd = len(kernel)
@@ -85,6 +88,7 @@ def _first_valid_offset(kernel, stride, padding, dilation, out_spatial, spatial)
         shape = [1] * nd
         shape[axis] = n
         flat = flat + (first * step).reshape(shape)
+    flat.flags.writeable = False
     return flat
 
 
