@@ -181,3 +181,73 @@ def test_repr_reads_like_pytorch():
     text = repr(small_model(np.float32))
     assert "(1): Linear(in_features=12, out_features=8, bias=True)" in text
     assert "(3): BatchNorm1d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)" in text
+
+
+# --- Sequential runs a max pool before the ReLU in front of it -------------------------------
+
+
+def _layer_by_layer(model, x, dout):
+    """Forward and backward through ``model``'s modules one at a time, in the written order."""
+    layers = list(model)
+    for layer in layers:
+        x = layer(x)
+    out = x
+    for layer in reversed(layers):
+        dout = layer.backward(dout)
+    return out, dout
+
+
+@pytest.mark.parametrize(
+    "pool",
+    [
+        dict(kernel_size=2),
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),  # overlapping, padded, ceil
+        dict(kernel_size=2, stride=1, dilation=2),
+    ],
+)
+def test_pool_before_relu_gives_the_written_order_results(pool):
+    rng = np.random.default_rng(0)
+    # small integers: many ties, exact zeros, all-negative windows; and a NaN
+    x = rng.integers(-3, 3, (3, 2, 9, 9)).astype(np.float64)
+    x[1, 0, 4, 4] = np.nan
+    nn.init.manual_seed(0)
+    model = nn.Sequential(
+        nn.ReLU(), nn.MaxPool2d(**pool), nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2)
+    )
+    assert nn.module._run_order(list(model)) == [1, 0, 2, 4, 3]
+    out = model(x)
+    dout = rng.standard_normal(out.shape)
+    dx = model.backward(dout)
+    grads = {name: p.grad.copy() for name, p in model.named_parameters()}
+    model.zero_grad()
+    want_out, want_dx = _layer_by_layer(model, x, dout)
+    np.testing.assert_array_equal(out, want_out)  # NaN == NaN here; -0.0 == 0.0
+    np.testing.assert_array_equal(dx, want_dx)
+    for name, p in model.named_parameters():
+        np.testing.assert_array_equal(grads[name], p.grad, err_msg=name)
+
+
+def test_pool_before_relu_only_for_relu_and_plain_max_pools():
+    order = nn.module._run_order
+    assert order([nn.ReLU(), nn.MaxPool1d(2)]) == [1, 0]
+    assert order([nn.ReLU(), nn.MaxPool3d(2)]) == [1, 0]
+    # LeakyReLU's rounding can create ties that change the first maximum; indices are outputs
+    assert order([nn.LeakyReLU(), nn.MaxPool2d(2)]) == [0, 1]
+    assert order([nn.ReLU(), nn.MaxPool2d(2, return_indices=True)]) == [0, 1]
+    assert order([nn.ReLU(), nn.AvgPool2d(2)]) == [0, 1]
+    assert order([nn.MaxPool2d(2), nn.ReLU()]) == [0, 1]
+    assert order([nn.ReLU(), nn.ReLU(), nn.MaxPool2d(2)]) == [0, 2, 1]
+
+
+def test_pool_before_relu_survives_slicing():
+    """model[:k] is a new Sequential each time; forward through one slice and backward through
+    another must agree on the order (it follows from the modules alone)."""
+    rng = np.random.default_rng(1)
+    nn.init.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+    x = rng.standard_normal((2, 1, 8, 8))
+    h = model[:3](x)
+    dx = model[:3].backward(np.ones_like(h))
+    want_h, want_dx = _layer_by_layer(model[:3], x, np.ones_like(h))
+    np.testing.assert_array_equal(h, want_h)
+    np.testing.assert_array_equal(dx, want_dx)

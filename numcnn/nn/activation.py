@@ -11,6 +11,8 @@ __all__ = ["ReLU", "LeakyReLU"]
 class ReLU(Module):
     """``max(x, 0)`` element-wise, as ``torch.nn.ReLU`` (gradient 0 at x == 0). Any shape."""
 
+    _commutes_with_max_pool = True  # Sequential may run a following max pool first
+
     def __init__(self):
         super().__init__()
         self._cache = None

@@ -251,7 +251,14 @@ class Module:
 
 
 class Sequential(Module):
-    """Modules applied in order; indexable (``model[3]``), iterable, ``len()``-able."""
+    """Modules applied in order; indexable (``model[3]``), iterable, ``len()``-able.
+
+    One reordering, invisible in the results: a ``MaxPool*d`` right after a ``ReLU`` runs first
+    (the same output, up to the sign of a zero, and the same gradients; see
+    :func:`_pool_before_relu`), so the ReLU works on the pooled, smaller tensor.  Run through the
+    Sequential (``model(x)``, ``model.backward(dout)``, or slices of it), this is transparent;
+    calling the layers' own ``backward`` one by one after ``model(x)`` is not supported there.
+    """
 
     def __init__(self, *modules: Module):
         super().__init__()
@@ -275,16 +282,46 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
+        modules = list(self._modules.values())
+        for i in _run_order(modules):
+            x = modules[i](x)
         return x
 
     def backward(self, dout, input_grad=True):
         modules = list(self._modules.values())
         if not modules:
             return dout
-        for module in reversed(modules[1:]):
-            dout = module.backward(dout)
-        # only the first layer is told, so a custom module with backward(self, dout) keeps working
-        # anywhere else in the model
-        return modules[0].backward(dout) if input_grad else modules[0].backward(dout, input_grad=False)
+        order = _run_order(modules)  # the modules alone decide it, so a slice model[:k] agrees
+        for i in reversed(order[1:]):
+            dout = modules[i].backward(dout)
+        # only the first layer run is told, so a custom module with backward(self, dout) keeps
+        # working anywhere else in the model
+        first = modules[order[0]]
+        return first.backward(dout) if input_grad else first.backward(dout, input_grad=False)
+
+
+def _run_order(modules) -> list[int]:
+    """Indices of ``modules`` in the order Sequential runs them: as given, except that a max pool
+    right after a ReLU runs first (see :func:`_pool_before_relu`)."""
+    order = []
+    i = 0
+    while i < len(modules):
+        if i + 1 < len(modules) and _pool_before_relu(modules[i], modules[i + 1]):
+            order += [i + 1, i]
+            i += 2
+        else:
+            order.append(i)
+            i += 1
+    return order
+
+
+def _pool_before_relu(first: Module, second: Module) -> bool:
+    """Whether ``second`` (a max pool) may run before ``first`` (a ReLU).
+
+    max-pool(relu(x)) == relu(max-pool(x)), and so is the input gradient: max commutes with the
+    monotone ReLU, the first maximum of a window is the same either way among positive values,
+    and where ReLU creates new ties (at 0) its gradient is 0 whichever position the pool picks.
+    Only the sign of an output zero may differ.  Run pool-first, the ReLU touches a quarter of
+    the elements behind a 2x2 pool (LeNet: 0.3 ms of a 5 ms training step).
+    """
+    return getattr(first, "_commutes_with_max_pool", False) and getattr(second, "_is_plain_max_pool", False)

@@ -42,6 +42,11 @@ class _MaxPoolNd(Module):
         self.ceil_mode = bool(ceil_mode)
         self._cache = None
 
+    @property
+    def _is_plain_max_pool(self) -> bool:
+        """A max pool that returns only its output (see ``Sequential``'s pool-before-ReLU order)."""
+        return not self.return_indices
+
     def forward(self, x):
         kwargs = dict(
             stride=self.stride, padding=self.padding, dilation=self.dilation, ceil_mode=self.ceil_mode
