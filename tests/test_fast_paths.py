@@ -154,7 +154,10 @@ GEMM_MODES = {
         (2, 2, 5, 5, 2, 1, 3, 1, 1),  # padding larger than the kernel span
         (2, 3, 4, 6, 3, 2, 1, 1, 2),  # strided, grouped
         (2, 2, 3, 4, 5, 3, 2, 2, 1),  # strided and dilated
-        (2, 4, 6, 8, 1, 1, 0, 1, 1),  # pointwise 1x1
+        (2, 4, 6, 8, 1, 1, 0, 1, 1),  # pointwise 1x1: per-sample GEMMs on the NCHW arrays
+        (2, 3, 6, 4, 1, 1, 0, 2, 2),  # pointwise, grouped (dilation has no effect on a 1x1)
+        (1, 3, 4, 6, 1, 1, 0, 1, 2),  # pointwise 1-D, grouped
+        (3, 2, 4, 4, 1, 1, 0, 1, 1),  # pointwise 3-D
         (2, 4, 6, 6, 1, 2, 0, 1, 3),  # 1x1 with stride, grouped
         (2, 2, 4, 4, 1, 1, 1, 1, 1),  # 1x1 with padding
         (1, 3, 4, 4, 3, 1, 1, 1, 1),
