@@ -331,11 +331,18 @@ def _band2d_input_grad(dout, weight, padded_shape, stride, dilation, d_rows=None
     band = _band2d_matrix(weight, wp, wo, stride[1], dilation[1]) if band is None else band
     d_rows = _dout_rows(dout) if d_rows is None else d_rows
     drows = (d_rows @ band.T).reshape(n, ho, c_in, kh, wp)
-    dxp = np.zeros(padded_shape, dtype=dout.dtype)
+    return _add_kernel_rows(drows.transpose(0, 2, 1, 3, 4), padded_shape, stride[0], dilation[0])
+
+
+def _add_kernel_rows(rows, padded_shape, stride_h, dil_h):
+    """Adjoint of taking kernel-row windows: a zero (N, C, Hp, Wp) array with ``rows[n, c, ho, i]``
+    added onto padded row ``ho * stride_h + i * dil_h``; ``rows`` is (N, C, H_out, kH, Wp)."""
+    ho, kh = rows.shape[2:4]
+    dxp = np.zeros(padded_shape, dtype=rows.dtype)
     for i in range(kh):
-        start = i * dilation[0]
-        target = dxp[:, :, start : start + (ho - 1) * stride[0] + 1 : stride[0], :]
-        np.add(target, drows[:, :, :, i, :].transpose(0, 2, 1, 3), out=target)
+        start = i * dil_h
+        target = dxp[:, :, start : start + (ho - 1) * stride_h + 1 : stride_h, :]
+        np.add(target, rows[:, :, :, i, :], out=target)
     return dxp
 
 
@@ -420,12 +427,7 @@ def _banded_input_grad(dout, weight, padded_shape, stride, dilation):
     d = dout.reshape(n, c, -1, ho, wo).transpose(1, 0, 2, 3, 4)  # (C, N, mult, Ho, Wo) view
     dr = np.matmul(d, band[:, None].swapaxes(-1, -2))  # (C, N, mult, Ho, kH * Wp), per (c, n)
     dr = (dr[:, :, 0] if dr.shape[2] == 1 else dr.sum(axis=2)).reshape(c, n, ho, kh, wp)
-    dxp = np.zeros(padded_shape, dtype=dout.dtype)
-    for a in range(kh):
-        start = a * dilation[0]
-        target = dxp[:, :, start : start + (ho - 1) * stride[0] + 1 : stride[0], :]
-        np.add(target, dr[:, :, :, a, :].transpose(1, 0, 2, 3), out=target)
-    return dxp
+    return _add_kernel_rows(dr.transpose(1, 0, 2, 3, 4), padded_shape, stride[0], dilation[0])
 
 
 def _depthwise_forward(xp, weight, stride, dilation, out_spatial):
