@@ -158,6 +158,19 @@ def _part(fn, start, stop):
         _local.busy = False
 
 
+def _forget_after_fork():
+    """A forked child has none of the parent's threads: start a fresh executor when needed (the
+    inherited one would queue work for threads that do not exist, and wait forever)."""
+    global _executor, _executor_size, _lock, _blas_users, _blas_saved
+    _executor, _executor_size = None, 0
+    _lock = threading.Lock()
+    _blas_users, _blas_saved = 0, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _get_executor(workers: int) -> ThreadPoolExecutor:
     global _executor, _executor_size
     with _lock:

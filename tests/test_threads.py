@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -227,3 +229,30 @@ def test_blas_threads_restored_after_concurrent_callers(split_everything):
     assert not errors
     controller = _threads._blas_controller()
     assert [lib.num_threads for lib in controller.lib_controllers] == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_split_passes_work_in_a_forked_child(split_everything):
+    """The executor's threads do not survive a fork; the child must not wait on them forever."""
+    split_everything(2)
+    x = np.random.default_rng(0).standard_normal((4, 3, 8, 8))
+    max_pool2d_forward(x, 2)  # the parent's executor now exists
+    pid = os.fork()
+    if pid == 0:  # child: exit 0 only if the split pass completes
+        try:
+            out, cache = max_pool2d_forward(x, 2)
+            max_pool2d_backward(np.ones_like(out), cache)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on the parent's thread pool")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
