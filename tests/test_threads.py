@@ -232,6 +232,7 @@ def test_blas_threads_restored_after_concurrent_callers(split_everything):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning")  # Python >= 3.12
 def test_split_passes_work_in_a_forked_child(split_everything):
     """The executor's threads do not survive a fork; the child must not wait on them forever."""
     split_everything(2)
