@@ -597,7 +597,7 @@ def add_parser(subparsers):
     p.add_argument("--suite", choices=SUITES, default="all", help="which rows to run (default: all; quick < 1 min)")
     p.add_argument("--repeat", type=int, default=5, help="timed repeats per row; medians are reported (default 5)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--threads", type=int, default=None, help="BLAS and PyTorch threads (default: numcnn's BLAS count)")
+    p.add_argument("--threads", type=int, default=None, help="threads for BLAS, numcnn's batch split and PyTorch (default: BLAS's own count)")
     p.add_argument("--pause", type=float, default=0.3,
                    help="seconds between numcnn and PyTorch blocks, so the other side's BLAS/OpenMP threads "
                         "have stopped spinning (OpenBLAS spins ~0.1 s after a call; default 0.3)")
