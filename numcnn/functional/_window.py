@@ -175,6 +175,15 @@ def pad_constant(x: np.ndarray, pads, value=0) -> np.ndarray:
     return out
 
 
+def unpad(a: np.ndarray, pads) -> np.ndarray:
+    """The unpadded region of a padded (gradient) array: ``pads`` (before, after) per spatial
+    dimension removed; ``a`` itself when there is nothing to remove, else a C-contiguous copy."""
+    if not any(lo or hi for lo, hi in pads):
+        return a
+    region = (slice(None), slice(None)) + tuple(slice(lo, n - hi) for n, (lo, hi) in zip(a.shape[2:], pads))
+    return np.ascontiguousarray(a[region])
+
+
 def kernel_offsets(kernel) -> list[tuple[int, ...]]:
     """Every kernel offset, in row-major (scan) order."""
     return list(itertools.product(*(range(k) for k in kernel)))

@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from .. import _threads
-from ._window import as_tuple, check_cache, check_dout, check_input, pad_constant, pool_output_shape
+from ._window import as_tuple, check_cache, check_dout, check_input, pad_constant, pool_output_shape, unpad
 
 __all__ = [
     "avg_pool1d_forward",
@@ -141,14 +141,13 @@ def _avg_pool_backward(dout, cache: AvgPoolCache):
     check_cache(cache, AvgPoolCache, "an avg-pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     x_spatial = cache.x_shape[2:]
-    crop = (slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x_spatial, cache.pads))
 
     def spread(start, stop):
         g = dout[start:stop] / cache.divisor
         for i in reversed(range(len(x_spatial))):
             lo, hi = cache.pads[i]
             g = _box_sum_adjoint(g, 2 + i, cache.kernel[i], cache.stride[i], x_spatial[i] + lo + hi)
-        return g if g.shape[2:] == tuple(x_spatial) else np.ascontiguousarray(g[crop])
+        return unpad(g, cache.pads)
 
     work = math.prod(cache.x_shape) * sum(cache.kernel)
     return _threads.map_concat(spread, cache.x_shape[0], work, _PARALLEL_MIN_WORK)

@@ -39,6 +39,7 @@ from ._window import (
     im2col,
     kernel_offsets,
     pad_constant,
+    unpad,
     window_slices,
 )
 from .. import _threads
@@ -788,7 +789,7 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
         np.matmul(_pointwise_weight(weight, groups).swapaxes(-1, -2), _grouped(dout, groups), out=_grouped(dx, groups))
         return dx
     if _use_band2d(c_in, c_out, kernel, padded_shape[-1], out_spatial[-1], groups):
-        return _unpad(_band2d_input_grad(dout, weight, padded_shape, stride, dilation), x_shape, pads)
+        return unpad(_band2d_input_grad(dout, weight, padded_shape, stride, dilation), pads)
     if _is_depthwise(c_in, groups) and c_out == c_in and nd == 2 and all(s == 1 for s in stride):
         # stride-1 depthwise (multiplier 1): dx is the depthwise correlation of the padded dout
         # with the flipped kernel, one banded forward pass with no scatter-adds
@@ -826,15 +827,7 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
                 np.matmul(w_t, d_mat, out=dcols)
             dcols = dcols.reshape((c_in,) + kernel + (stop - start,) + out_spatial)
             col2im_add(dxp[start:stop], dcols, kernel, stride, dilation, out_spatial)
-    return _unpad(dxp, x_shape, pads)
-
-
-def _unpad(dxp, x_shape, pads):
-    """The unpadded region of a padded gradient ``dxp``, C-contiguous."""
-    if dxp.shape == tuple(x_shape):
-        return dxp
-    unpad = (slice(None), slice(None)) + tuple(slice(lo, lo + size) for size, (lo, _) in zip(x_shape[2:], pads))
-    return np.ascontiguousarray(dxp[unpad])
+    return unpad(dxp, pads)
 
 
 def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd, padding_mode="zeros"):
@@ -880,7 +873,7 @@ def _conv_backward(dout, cache: ConvCache, input_grad=True):
             return None, dw, db
         padded = cache.x_shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(cache.x_shape[2:], cache.pads))
         dxp = _band2d_input_grad(dout, cache.weight, padded, cache.stride, cache.dilation, d_rows, cache.cols.band)
-        dx = _unpad(dxp, cache.x_shape, cache.pads)
+        dx = unpad(dxp, cache.pads)
     else:
         dw = conv_nd_weight_grad(dout, cache.cols, cache.weight.shape, cache.groups)
         if not input_grad:

@@ -24,6 +24,7 @@ from ._window import (
     kernel_offsets,
     pad_constant,
     pool_output_shape,
+    unpad,
     window_slices,
 )
 from .unpool import max_pool_indices
@@ -179,7 +180,7 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
 def _max_pool_backward(dout, cache: MaxPoolCache):
     check_cache(cache, MaxPoolCache, "a max-pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
-    work = math.prod(cache.x_shape) * len(kernel_offsets(cache.kernel))
+    work = math.prod(cache.x_shape) * math.prod(cache.kernel)
 
     def part(start, stop):
         shape = (stop - start,) + cache.x_shape[1:]
@@ -212,10 +213,7 @@ def _scatter_max_grad(dout, argmax, x_shape, cache: MaxPoolCache):
             np.add(target, np.multiply(dout, mask, out=tmp), out=target)  # overlapping windows accumulate
         else:
             np.multiply(dout, mask, out=target)  # each input position is in one window at most
-    if dxp.shape == tuple(x_shape):
-        return dxp
-    crop = lead + tuple(slice(lo, lo + size) for size, (lo, _) in zip(x_spatial, pads))
-    return np.ascontiguousarray(dxp[crop])
+    return unpad(dxp, pads)
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
