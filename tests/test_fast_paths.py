@@ -240,6 +240,99 @@ def test_flat_input_grad_keeps_nonfinite_weights_local():
     np.testing.assert_allclose(dx[finite], want_dx[finite], rtol=1e-12, atol=1e-12)
 
 
+STACKED = dict(_STACKED_MAX_ROWS=1 << 30, _STACKED_MIN_INNER=0, **NO_BAND)  # small layers too
+
+
+@pytest.fixture
+def stacked_calls(monkeypatch):
+    """Count the calls of the three stacked passes (so a test knows it ran them)."""
+    calls = {}
+    for name in ("_stacked_forward", "_stacked_weight_grad", "_stacked_input_grad"):
+        original = getattr(conv_module, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(conv_module, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunks", ["whole", "per-sample", "uneven"])
+@pytest.mark.parametrize(
+    "x_shape, w_shape, options",
+    [
+        ((3, 4, 5, 6, 7), (6, 4, 3, 3, 3), dict(padding=1)),
+        ((3, 3, 6, 5, 6), (5, 3, 3, 2, 3), dict(padding=(2, 0, 1), dilation=(2, 1, 1))),  # dilated first axis
+        ((3, 2, 6, 7, 6), (4, 2, 2, 3, 2), dict(stride=(1, 2, 2), padding=1)),  # strided other axes
+        ((3, 5, 8, 9), (7, 5, 3, 3), dict(padding=1)),
+        ((3, 5, 8, 9), (7, 5, 4, 2), dict(padding="same", dilation=(1, 2))),  # asymmetric 'same' pads
+        ((3, 6, 9, 8), (4, 6, 3, 3), dict(padding=3)),  # padding larger than the kernel span
+        ((3, 4, 11), (6, 4, 5), dict(padding=2)),  # 1-D: no other kernel axes
+    ],
+)
+def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, chunks, x_shape, w_shape, options):
+    """The stacked forward, its weight gradient, and its adjoint for dx (C_out > C_in) or inside
+    the correlation (C_out <= C_in): every padded slice through one GEMM, then shifted adds."""
+    force(**STACKED)
+    if chunks == "per-sample":
+        force(_STACKED_CHUNK_BYTES=1)
+    elif chunks == "uneven":
+        monkeypatch.setattr(conv_module, "_stacked_batch", lambda n, per_sample_bytes: 2)  # 3 = 2 + 1
+    nd = len(x_shape) - 2
+    rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
+    x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
+    forward, backward = CONV[nd]
+    out, cache = forward(x, w, **options)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, _ = backward(dout, cache)
+    assert stacked_calls.get("_stacked_forward") and stacked_calls.get("_stacked_weight_grad")
+    if w_shape[0] > x_shape[1]:
+        assert stacked_calls.get("_stacked_input_grad")
+    else:  # dx as the correlation of dout, itself run by the stacked forward
+        assert stacked_calls["_stacked_forward"] == 2
+    force(_STACKED=False)
+    want_out, want_cache = forward(x.astype(np.float64), w.astype(np.float64), **options)
+    want_dx, want_dw, _ = backward(dout.astype(np.float64), want_cache)
+    assert out.dtype == dx.dtype == dw.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 2e-5  # float32: a few ulps of sums of ~100 terms
+    for got, want in ((out, want_out), (dx, want_dx), (dw, want_dw)):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_stacked_paths_match_direct_sums():
+    """The default rule picks the stacked passes for the bench's conv3d layer (in miniature:
+    16 input and 32 output channels) and they agree with the definition."""
+    x, w = conv_case(3, 2, 16, 32, (3, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1, seed=4)
+    assert conv_module._use_stacked(16, 32, (3, 3, 3), (1, 1, 1), 1)
+    assert conv_module._use_stacked_input_grad(16, 32, (3, 3, 3), (1, 1, 1), 1)
+    check_conv(x[:, :, :5, :6, :4], w, 1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("where", ["x", "w"])
+def test_stacked_gradients_keep_nonfinite_values_local(force, where):
+    """dY's zeros must not turn an inf in x (weight gradient) or in w (input gradient) into NaN
+    elsewhere: such operands take the other paths, whose results match the direct sums."""
+    force(**STACKED)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 5, 6, 5))
+    w = rng.standard_normal((5, 3, 3, 3, 3))
+    if where == "x":
+        x[0, 1, 0, 2, 3] = np.inf
+    else:
+        w[1, 0, 0, 2, 1] = np.inf
+    with np.errstate(invalid="ignore"):
+        out, cache = conv3d_forward(x, w, padding=1)
+        dout = np.ones_like(out)
+        dx, dw, _ = conv3d_backward(dout, cache)
+        _, want_dx, want_dw = direct_conv(x, w, (1,) * 3, (1,) * 3, (1,) * 3, 1, dout)
+    for got, want in ((dx, want_dx), (dw, want_dw)):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("banded", [True, False], ids=["banded", "shifted"])
 @pytest.mark.parametrize(
     "nd, c, mult, k, stride, pad, dilation",

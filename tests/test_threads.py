@@ -66,6 +66,8 @@ def run_conv(nd, x, w, b, **options):
         (2, 4, 3, 4, 3, dict(padding=1, padding_mode="reflect")),
         (1, 5, 3, 5, 4, dict(padding="same", dilation=2)),
         (3, 3, 2, 4, 2, dict(padding=1)),
+        (3, 3, 12, 40, 3, dict(padding=1)),  # stacked forward, weight gradient and dx
+        (2, 4, 40, 40, 3, dict(padding=1)),  # stacked forward; dx by correlation, stacked too
     ],
 )
 def test_split_conv_matches_one_thread(split_everything, threads, nd, n, c_in, c_out, k, options):

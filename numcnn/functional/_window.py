@@ -8,6 +8,7 @@ op fails the same way, before any work, with a message that names the argument a
 from __future__ import annotations
 
 import itertools
+import math
 import numbers
 
 import numpy as np
@@ -162,15 +163,20 @@ def pool_output_shape(spatial, kernel, stride, padding, dilation, ceil_mode) -> 
     return tuple(out)
 
 
-def pad_constant(x: np.ndarray, pads, value=0) -> np.ndarray:
-    """Pad the spatial dimensions of ``x`` by ``pads`` ((before, after) each); a new array.
+def pad_constant(x: np.ndarray, pads, value=0, buf=None) -> np.ndarray:
+    """Pad the spatial dimensions of ``x`` by ``pads`` ((before, after) each); a new array, or
+    one laid out in the 1-D ``buf`` when given (scratch, large enough).
 
     Returns ``x`` itself when there is nothing to pad (callers never write to the result).
     """
     if all(lo == 0 and hi == 0 for lo, hi in pads):
         return x
     shape = x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
-    out = np.full(shape, value, dtype=x.dtype)
+    if buf is None:
+        out = np.full(shape, value, dtype=x.dtype)
+    else:
+        out = buf[: math.prod(shape)].reshape(shape)
+        out[...] = value
     out[(slice(None), slice(None)) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[2:], pads))] = x
     return out
 

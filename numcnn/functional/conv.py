@@ -15,7 +15,10 @@ chosen by shape and measured on a 2-core machine (notes/perf.md):
 - depthwise 2-D convolutions are banded GEMMs per (channel, sample); other depthwise shapes sum
   shifted slices; a pointwise 1x1 is a stack of per-sample GEMMs on the NCHW arrays (no copies);
 - small narrow 2-D layers are one GEMM of kernel-row windows by a banded weight matrix;
-- large passes split their batch over threads (numcnn._threads).
+- layers with few output channels ("stacked"): the first kernel axis joins the GEMM's rows, over
+  an im2col of the other axes only, and shifted adds finish the sum (dw and dx likewise);
+- large passes split their batch over threads (numcnn._threads);
+- scratch buffers are kept per thread between calls (_scratch.py).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ._window import (
     window_slices,
 )
 from .. import _threads
+from ._scratch import scratch
 from .padding import check_mode_pads, check_padding_mode, pad_mode, pad_mode_adjoint
 
 __all__ = [
@@ -241,12 +245,176 @@ class _Columns:
                 yield start, stop, full[:, :, start:stop].reshape(self.groups, ck // self.groups, -1)
             return
         step = chunks[0][1] - chunks[0][0]
-        buf = np.empty(ck * step * positions, dtype=self.xp.dtype)
+        buf = scratch("im2col", ck * step * positions, self.xp.dtype)
         for start, stop in chunks:
             shape = (c,) + self.kernel + (stop - start,) + self.out_spatial
             cols = im2col(self.xp[start:stop], self.kernel, self.stride, self.dilation, self.out_spatial,
                           out=buf[: math.prod(shape)].reshape(shape))
             yield start, stop, cols.reshape(self.groups, ck // self.groups, -1)
+
+
+# The forward GEMM is (C_out) x (C_in * prod(kernel)); with few output channels BLAS runs it far
+# below its peak (32 x 432: 71 GFLOP/s on one core, against 125 for 96 x 144).  The "stacked"
+# forward moves the first kernel axis from the inner dimension to the rows: one GEMM of
+# (k0 * C_out) x (C_in * prod(other kernel axes)) over the columns of every padded slice along
+# the first spatial axis, then k0 shifted adds.  Its im2col is k0 times smaller, its GEMM does
+# padded[0] / out[0] times the multiply-adds, and its output is k0 times larger.
+_STACKED = True  # a switch for the tests
+_STACKED_MAX_ROWS = 64  # C_out up to this many: more and the plain GEMM is already efficient
+_STACKED_MIN_INNER = 96  # C_in * prod(kernel[1:]) at least this: a shorter inner dimension is worse
+_STACKED_CHUNK_BYTES = 4 << 20
+
+
+def _all_finite(a) -> bool:
+    """The stacked gradients multiply the zeros of dY by every input (or weight) entry, so an inf
+    or NaN would reach entries the direct sums keep it from: non-finite operands take another
+    path.  (One summing pass; a sum that overflows just takes the other path too.)"""
+    return bool(np.isfinite(a.sum()))
+
+
+def _stacked_batch(n, per_sample_bytes) -> int:
+    """Samples per chunk of the stacked passes: about ``_STACKED_CHUNK_BYTES`` of columns."""
+    return max(1, min(n, _STACKED_CHUNK_BYTES // per_sample_bytes))
+
+
+def _use_stacked(c_in, c_out, kernel, stride, groups) -> bool:
+    """Measured (notes/perf.md): 0.63x the time for (4, 16, 16, 32, 32) x (32, 16, 3, 3, 3), 0.80x
+    for (16, 32, 66, 66) x (32, 32, 3, 3), 0.90x for (32, 64, 32, 32) x (64, 64, 3, 3); slower
+    with 128 output channels (1.10x), an inner size of 64 or less (1.11x to 3x) or stride 2."""
+    return (
+        _STACKED
+        and groups == 1
+        and kernel[0] > 1
+        and stride[0] == 1
+        and c_out <= _STACKED_MAX_ROWS
+        and c_in * math.prod(kernel[1:]) >= _STACKED_MIN_INNER
+    )
+
+
+def _slice_columns(xp, rest, stride, dilation, out_spatial, buf):
+    """im2col over every axis but the first, for every padded slice along the first:
+    (C * prod(rest), N * padded[0] * prod(out[1:])) laid out in the scratch ``buf``."""
+    n, c, p0 = xp.shape[:3]
+    shape = (c, 1) + rest + (n, p0) + tuple(out_spatial[1:])
+    cols = im2col(
+        xp, (1,) + rest, (1,) + tuple(stride[1:]), (1,) + tuple(dilation[1:]), (p0,) + tuple(out_spatial[1:]),
+        out=buf[: math.prod(shape)].reshape(shape),
+    )
+    return cols.reshape(c * math.prod(rest), -1)
+
+
+def _stacked_forward(xp, weight, stride, dilation, out_spatial, out):
+    """Convolution of the padded ``xp`` into ``out`` by the stacked GEMM (see above); groups 1.
+
+    With the first kernel axis j in the rows, Y[j] = W[:, :, j] @ cols holds every padded slice's
+    contribution through kernel slice j, and out[:, :, o] = sum over j of Y[j] at slice
+    o * s0 + j * d0.
+    """
+    n, c = xp.shape[:2]
+    c_out, k0 = weight.shape[0], weight.shape[2]
+    rest = tuple(weight.shape[3:])
+    s0, d0, o0 = stride[0], dilation[0], out_spatial[0]
+    p0 = xp.shape[2]
+    r, q = math.prod(rest), math.prod(out_spatial[1:])
+    w_rows = np.ascontiguousarray(weight.reshape(c_out, c, k0, r).transpose(2, 0, 1, 3)).reshape(k0 * c_out, c * r)
+    nb = _stacked_batch(n, c * r * p0 * q * xp.itemsize)
+    cols_buf = scratch("im2col", c * r * nb * p0 * q, xp.dtype)
+    y_buf = scratch("gemm", k0 * c_out * nb * p0 * q, xp.dtype)
+    for start in range(0, n, nb):
+        stop = min(n, start + nb)
+        m = stop - start
+        cols = _slice_columns(xp[start:stop], rest, stride, dilation, out_spatial, cols_buf)
+        y = np.matmul(w_rows, cols, out=y_buf[: k0 * c_out * m * p0 * q].reshape(k0 * c_out, -1))
+        y = y.reshape(k0, c_out, m, p0, q)
+        dest = out[start:stop].reshape(m, c_out, o0, q).swapaxes(0, 1)
+        for j in range(k0):
+            part = y[j][:, :, j * d0 : j * d0 + s0 * (o0 - 1) + 1 : s0]
+            if j == 0:
+                np.copyto(dest, part)
+            else:
+                np.add(dest, part, out=dest)
+    return out
+
+
+def _shifted_dout(dout, k0, s0, d0, p0, buf):
+    """dY (k0 * C_out, N * p0 * prod(out[1:])): dout placed where kernel slice j reads, padded
+    slice o * s0 + j * d0, and zero elsewhere; the transposed counterpart of the stacked
+    forward's shifted adds.  ``buf`` is scratch of at least that size."""
+    n, c_out, o0 = dout.shape[:3]
+    q = dout[0, 0, 0].size
+    dy = buf[: k0 * c_out * n * p0 * q].reshape(k0, c_out, n, p0, q)
+    dy[...] = 0
+    src = dout.reshape(n, c_out, o0, q).swapaxes(0, 1)
+    for j in range(k0):
+        np.copyto(dy[j][:, :, j * d0 : j * d0 + s0 * (o0 - 1) + 1 : s0], src)
+    return dy.reshape(k0 * c_out, -1)
+
+
+def _stacked_weight_grad(dout, cols: _Columns, weight_shape):
+    """dw of the stacked forward: dY @ columns.T, one (k0 * C_out) x (C_in * prod(kernel[1:]))
+    GEMM per chunk over every padded slice (dY is zero where a slice is not read), rather than
+    k0 GEMMs with C_out rows (116 against 69 GFLOP/s for conv3d's 96 x 144 and 32 x 144)."""
+    xp = cols.xp
+    n, c = xp.shape[:2]
+    c_out, _, k0 = weight_shape[:3]
+    rest = tuple(weight_shape[3:])
+    s0, d0 = cols.stride[0], cols.dilation[0]
+    p0 = xp.shape[2]
+    r, q = math.prod(rest), math.prod(cols.out_spatial[1:])
+    nb = _stacked_batch(n, c * r * p0 * q * xp.itemsize)
+    cols_buf = scratch("im2col", c * r * nb * p0 * q, xp.dtype)
+    dy_buf = scratch("dout", k0 * c_out * nb * p0 * q, dout.dtype)
+    dw = tmp = None
+    for start in range(0, n, nb):
+        stop = min(n, start + nb)
+        chunk = _slice_columns(xp[start:stop], rest, cols.stride, cols.dilation, cols.out_spatial, cols_buf)
+        dy = _shifted_dout(dout[start:stop], k0, s0, d0, p0, dy_buf)
+        if dw is None:
+            dw = np.matmul(dy, chunk.T)
+            tmp = np.empty_like(dw)
+        else:
+            dw += np.matmul(dy, chunk.T, out=tmp)
+    return np.ascontiguousarray(dw.reshape(k0, c_out, c, r).transpose(1, 2, 0, 3)).reshape(weight_shape)
+
+
+def _use_stacked_input_grad(c_in, c_out, kernel, stride, groups) -> bool:
+    """dx by the adjoint of the stacked forward: a (C_in * prod(kernel[1:])) x (k0 * C_out) GEMM
+    (for (4, 16, 16, 32, 32) x (32, 16, 3, 3, 3): 144 x 96, 138 GFLOP/s on one core, against 96 for
+    the plain 432 x 32) and a col2im over the other kernel axes only."""
+    return (
+        _STACKED
+        and groups == 1
+        and kernel[0] > 1
+        and stride[0] == 1
+        and kernel[0] * c_out >= _STACKED_MIN_INNER
+        and c_in * math.prod(kernel[1:]) >= _STACKED_MIN_INNER
+    )
+
+
+def _stacked_input_grad(dout, weight, dxp, stride, dilation):
+    """Gradient of the padded input, the adjoint of :func:`_stacked_forward`: dout is placed at
+    each kernel slice's shift (dY, zero elsewhere), W_rows.T @ dY gives the columns of every
+    padded slice, and a col2im over the other kernel axes adds them up."""
+    n, c_in = dxp.shape[:2]
+    c_out, k0 = weight.shape[0], weight.shape[2]
+    rest = tuple(weight.shape[3:])
+    out_spatial = tuple(dout.shape[2:])
+    p0, s0, d0 = dxp.shape[2], stride[0], dilation[0]
+    r, q = math.prod(rest), math.prod(out_spatial[1:])
+    w_cols = np.ascontiguousarray(weight.reshape(c_out, c_in, k0, r).transpose(1, 3, 2, 0)).reshape(c_in * r, k0 * c_out)
+    nb = _stacked_batch(n, c_in * r * p0 * q * dout.itemsize)
+    dy_buf = scratch("dout", k0 * c_out * nb * p0 * q, dout.dtype)
+    cols_buf = scratch("im2col", c_in * r * nb * p0 * q, dout.dtype)
+    for start in range(0, n, nb):
+        stop = min(n, start + nb)
+        m = stop - start
+        dy = _shifted_dout(dout[start:stop], k0, s0, d0, p0, dy_buf)
+        dcols = np.matmul(w_cols, dy, out=cols_buf[: c_in * r * m * p0 * q].reshape(c_in * r, -1))
+        col2im_add(
+            dxp[start:stop], dcols.reshape((c_in, 1) + rest + (m, p0) + out_spatial[1:]),
+            (1,) + rest, (1,) + tuple(stride[1:]), (1,) + tuple(dilation[1:]), (p0,) + out_spatial[1:],
+        )
+    return dxp
 
 
 # Small 2-D convolutions (LeNet's second) run as ONE GEMM of kernel-row windows by a banded
@@ -505,7 +673,7 @@ def _correlate_dout(c_in, c_out, stride) -> bool:
     return all(s == 1 for s in stride) and c_out <= c_in
 
 
-def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups):
+def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups, out=None):
     """dx of a stride-1 convolution as the full correlation of dout with the flipped weight.
 
     dxp[y] = sum_k dout[y - d k] w[k]; padding dout by d (k - 1) on both sides turns it into a
@@ -517,7 +685,8 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups):
     kernel = tuple(weight.shape[2:])
     in_spatial = tuple(x_shape[2:])
     spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
-    dpad = pad_constant(dout, tuple((sp, sp) for sp in spans))
+    buf = scratch("pad", n * c_out * math.prod(o + 2 * sp for o, sp in zip(dout.shape[2:], spans)), dout.dtype)
+    dpad = pad_constant(dout, tuple((sp, sp) for sp in spans), buf=buf)
     region = dpad[(slice(None), slice(None)) + tuple(
         slice(lo, lo + size + sp) for (lo, _), size, sp in zip(pads, in_spatial, spans)
     )]
@@ -527,8 +696,10 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups):
     w_t = np.ascontiguousarray(flipped.reshape(groups, cog, cig, kk).transpose(0, 2, 1, 3)).reshape(
         groups, cig, cog * kk
     )
+    dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
+    if _use_stacked(c_out, c_in, kernel, (1,) * nd, groups):
+        return _stacked_forward(region, np.ascontiguousarray(flipped.swapaxes(0, 1)), (1,) * nd, dilation, in_spatial, dx)
     grid = _Columns(region, kernel, (1,) * nd, tuple(dilation), in_spatial, groups, cacheable=False)
-    dx = np.empty(x_shape, dtype=dout.dtype)
     per_sample = _per_sample(cig, cog * kk, math.prod(in_spatial))
     out_buf = None
     for start, stop, cols in grid.chunks():
@@ -536,7 +707,7 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups):
             np.matmul(w_t[:, None], _chunk_samples(cols, stop - start), out=_samples(dx[start:stop], groups))
             continue
         if out_buf is None:
-            out_buf = np.empty((groups, cig, cols.shape[-1]), dtype=dout.dtype)
+            out_buf = scratch("gemm", groups * cig * cols.shape[-1], dout.dtype).reshape(groups, cig, -1)
         prod = np.matmul(w_t, cols, out=out_buf[:, :, : cols.shape[-1]])
         _from_gemm_layout(dx[start:stop], prod)
     return dx
@@ -591,9 +762,10 @@ def _input_grad_flat(dout, weight, x_shape, pads, dilation, groups):
     dx = np.empty(x_shape, dtype=dout.dtype)
     chunks = _flat_chunks(n, c_in * len(shifts) * wide * dout.itemsize)
     step = chunks[0][1] - chunks[0][0]
-    d_buf = np.zeros(step * c_out * wide, dtype=dout.dtype)  # the wide positions stay zero
-    cols_buf = np.empty(step * c_in * len(shifts) * wide, dtype=dout.dtype)
-    p_buf = np.empty(step * c_in * plane, dtype=dout.dtype)
+    d_buf = scratch("dout", step * c_out * wide, dout.dtype)
+    d_buf[:] = 0  # the wide positions stay zero
+    cols_buf = scratch("im2col", step * c_in * len(shifts) * wide, dout.dtype)
+    p_buf = scratch("dx", step * c_in * plane, dout.dtype)
     per_sample = _per_sample(ckg, cog, wide)
     valid = (slice(None),) * 3 + tuple(slice(0, size) for size in out_spatial[1:])
     inner = (slice(None),) * 2 + tuple(slice(lo, lo + size) for size, (lo, _) in zip(x_shape[2:], pads))
@@ -689,6 +861,10 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
         return _band2d_forward(xp, weight, stride, dilation, out_spatial, out)
     cols = _Columns(xp, kernel, tuple(stride), tuple(dilation), out_spatial, groups)
+    if _use_stacked(x.shape[1], c_out, kernel, stride, groups):
+        if out is None:
+            out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
+        return _stacked_forward(xp, weight, stride, dilation, out_spatial, out), cols
     if cols.depthwise:
         result = _depthwise_forward(cols.xp, weight, stride, dilation, out_spatial)
         if out is None:
@@ -705,7 +881,7 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
             np.matmul(w_mat[:, None], _chunk_samples(chunk, stop - start), out=_samples(out[start:stop], groups))
             continue
         if out_buf is None:
-            out_buf = np.empty((groups, c_out // groups, chunk.shape[-1]), dtype=x.dtype)
+            out_buf = scratch("gemm", groups * (c_out // groups) * chunk.shape[-1], x.dtype).reshape(groups, c_out // groups, -1)
         prod = np.matmul(w_mat, chunk, out=out_buf[:, :, : chunk.shape[-1]])
         _from_gemm_layout(out[start:stop], prod)
     assert out.ndim == nd + 2
@@ -737,6 +913,8 @@ def _weight_grad(dout, cols, weight_shape, groups):
         return _band2d_weight_grad(dout, cols, weight_shape)
     if cols.depthwise:
         return _depthwise_weight_grad(dout, cols, weight_shape)
+    if _use_stacked(cols.xp.shape[1], weight_shape[0], cols.kernel, cols.stride, groups) and _all_finite(cols.xp):
+        return _stacked_weight_grad(dout, cols, weight_shape)
     dw = tmp = d_buf = None
     cog, ckg = weight_shape[0] // groups, math.prod(weight_shape[1:])
     if _per_sample(cog, ckg, math.prod(dout.shape[2:])) and cog * ckg <= _DW_PER_SAMPLE_MAX_WEIGHTS:
@@ -747,7 +925,7 @@ def _weight_grad(dout, cols, weight_shape, groups):
         return dw.reshape(weight_shape)
     for start, stop, chunk in cols.chunks():
         if d_buf is None:
-            d_buf = np.empty(dout[start:stop].size, dtype=dout.dtype)
+            d_buf = scratch("dout", dout[start:stop].size, dout.dtype)
         d_mat = _to_gemm_layout(dout[start:stop], groups, d_buf)
         if dw is None:
             dw = np.matmul(d_mat, chunk.swapaxes(-1, -2))
@@ -771,13 +949,14 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
 
     def part(start, stop):
         part_shape = (stop - start,) + tuple(x_shape[1:])
-        dx[start:stop] = _input_grad(dout[start:stop], weight, part_shape, stride, pads, dilation, groups)
+        _input_grad(dout[start:stop], weight, part_shape, stride, pads, dilation, groups, out=dx[start:stop])
 
     _threads.run(part, ranges, uses_blas=True)
     return dx
 
 
-def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
+def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None):
+    """dx on the calling thread, into ``out`` (x_shape) when given."""
     nd = len(x_shape) - 2
     n, c_in = x_shape[:2]
     c_out = weight.shape[0]
@@ -785,11 +964,11 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
     out_spatial = tuple(dout.shape[2:])
     padded_shape = tuple(x_shape[:2]) + tuple(size + lo + hi for size, (lo, hi) in zip(x_shape[2:], pads))
     if _is_pointwise(kernel, stride, pads):
-        dx = np.empty(x_shape, dtype=dout.dtype)
+        dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
         np.matmul(_pointwise_weight(weight, groups).swapaxes(-1, -2), _grouped(dout, groups), out=_grouped(dx, groups))
         return dx
     if _use_band2d(c_in, c_out, kernel, padded_shape[-1], out_spatial[-1], groups):
-        return unpad(_band2d_input_grad(dout, weight, padded_shape, stride, dilation), pads)
+        return _unpadded(_band2d_input_grad(dout, weight, padded_shape, stride, dilation), pads, out)
     if _is_depthwise(c_in, groups) and c_out == c_in and nd == 2 and all(s == 1 for s in stride):
         # stride-1 depthwise (multiplier 1): dx is the depthwise correlation of the padded dout
         # with the flipped kernel, one banded forward pass with no scatter-adds
@@ -800,22 +979,25 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
         )]
         if _use_banded(region.shape, kernel):
             flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
-            return _banded_forward(region, flipped, (1, 1), dilation, tuple(x_shape[2:]))
+            return _into(out, _banded_forward(region, flipped, (1, 1), dilation, tuple(x_shape[2:])))
     if _is_depthwise(c_in, groups):
         dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)
     elif _correlate_dout(c_in, c_out, stride):
-        return _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups)
+        return _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups, out)
+    elif _use_stacked_input_grad(c_in, c_out, kernel, stride, groups) and _all_finite(weight):
+        dxp = _padded_grad_buffer(padded_shape, dout.dtype, pads, out)
+        _stacked_input_grad(dout, weight, dxp, stride, dilation)
     elif _use_flat(stride, weight):
-        return _input_grad_flat(dout, weight, x_shape, pads, dilation, groups)
+        return _into(out, _input_grad_flat(dout, weight, x_shape, pads, dilation, groups))
     else:
         w_t = weight.reshape(groups, c_out // groups, -1).swapaxes(1, 2)  # (groups, CK/groups, C_out/groups)
         ck = c_in * math.prod(kernel)
         positions = math.prod(out_spatial)
-        dxp = np.zeros(padded_shape, dtype=dout.dtype)
+        dxp = _padded_grad_buffer(padded_shape, dout.dtype, pads, out)
         chunks = _batch_chunks(n, ck * positions * dout.itemsize)
         step = chunks[0][1] - chunks[0][0]
-        d_buf = np.empty(step * c_out * positions, dtype=dout.dtype)
-        cols_buf = np.empty(step * ck * positions, dtype=dout.dtype)
+        d_buf = scratch("dout", step * c_out * positions, dout.dtype)
+        cols_buf = scratch("im2col", step * ck * positions, dout.dtype)
         per_sample = _per_sample(w_t.shape[1], w_t.shape[2], positions)
         for start, stop in chunks:
             nb = stop - start
@@ -827,7 +1009,33 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
                 np.matmul(w_t, d_mat, out=dcols)
             dcols = dcols.reshape((c_in,) + kernel + (stop - start,) + out_spatial)
             col2im_add(dxp[start:stop], dcols, kernel, stride, dilation, out_spatial)
-    return unpad(dxp, pads)
+    return _unpadded(dxp, pads, out)
+
+
+def _into(out, result):
+    """``result``, copied into ``out`` when one is given."""
+    if out is None:
+        return result
+    np.copyto(out, result)
+    return out
+
+
+def _padded_grad_buffer(padded_shape, dtype, pads, out):
+    """A zeroed array for the padded input's gradient: scratch when only its unpadded region
+    leaves the pass (copied into ``out`` or by :func:`unpad`), a new array when it is returned."""
+    if out is None and not any(lo or hi for lo, hi in pads):
+        return np.zeros(padded_shape, dtype=dtype)
+    dxp = scratch("dx", math.prod(padded_shape), dtype).reshape(padded_shape)
+    dxp[...] = 0
+    return dxp
+
+
+def _unpadded(dxp, pads, out):
+    """The unpadded region of ``dxp``: copied into ``out`` when given, else :func:`unpad`."""
+    if out is None:
+        return unpad(dxp, pads)
+    np.copyto(out, dxp[(slice(None), slice(None)) + tuple(slice(lo, size - hi) for size, (lo, hi) in zip(dxp.shape[2:], pads))])
+    return out
 
 
 def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd, padding_mode="zeros"):
