@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 from ._threads import set_num_threads
+from .functional import _scratch
 from .errors import UserError
 
 SUITES = ("quick", "conv", "pool", "family", "all")
@@ -414,6 +415,7 @@ def peak_extra_bytes(forward, backward) -> tuple[int, int]:
     kept alive until the backward ends (as in training); returns ``(peak, peak - results)``
     where results are the arrays the two calls return (out, dx, dw, db), which any
     implementation must allocate."""
+    _scratch.clear()  # the pass's scratch buffers count as its memory
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()

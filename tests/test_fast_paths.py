@@ -240,7 +240,14 @@ def test_flat_input_grad_keeps_nonfinite_weights_local():
     np.testing.assert_allclose(dx[finite], want_dx[finite], rtol=1e-12, atol=1e-12)
 
 
-STACKED = dict(_STACKED_MAX_ROWS=1 << 30, _STACKED_MIN_INNER=0, **NO_BAND)  # small layers too
+def _any_stacked(c_in, c_out, kernel, stride, dilation, groups):
+    return groups == 1 and kernel[0] > 1
+
+
+# every stacked pass wherever it can run (small layers, single-slice residue classes), not only
+# where the rule expects it to be faster
+STACKED = dict(_use_stacked=_any_stacked, _use_stacked_weight_grad=_any_stacked,
+               _use_stacked_input_grad=_any_stacked, **NO_BAND)
 
 
 @pytest.fixture
@@ -270,6 +277,11 @@ def stacked_calls(monkeypatch):
         ((3, 5, 8, 9), (7, 5, 4, 2), dict(padding="same", dilation=(1, 2))),  # asymmetric 'same' pads
         ((3, 6, 9, 8), (4, 6, 3, 3), dict(padding=3)),  # padding larger than the kernel span
         ((3, 4, 11), (6, 4, 5), dict(padding=2)),  # 1-D: no other kernel axes
+        ((3, 3, 9, 8), (5, 3, 3, 3), dict(stride=2, padding=1)),  # residue classes {0, 2} and {1}
+        ((3, 3, 11, 8), (5, 3, 4, 3), dict(stride=(2, 1), padding=(1, 0))),  # classes {0, 2}, {1, 3}
+        ((3, 3, 13, 7), (5, 3, 3, 2), dict(stride=(2, 2), dilation=(2, 1), padding=2)),  # {0, 1, 2}; odd never read
+        ((3, 3, 13, 7), (5, 3, 4, 2), dict(stride=(3, 1))),  # classes {0, 3}, {1}, {2}
+        ((3, 2, 10, 6, 5), (4, 2, 5, 2, 2), dict(stride=(2, 1, 2))),
     ],
 )
 def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, chunks, x_shape, w_shape, options):
@@ -288,7 +300,7 @@ def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, ch
     dout = rng.standard_normal(out.shape).astype(dtype)
     dx, dw, _ = backward(dout, cache)
     assert stacked_calls.get("_stacked_forward") and stacked_calls.get("_stacked_weight_grad")
-    if w_shape[0] > x_shape[1]:
+    if w_shape[0] > x_shape[1] or options.get("stride", 1) != 1:
         assert stacked_calls.get("_stacked_input_grad")
     else:  # dx as the correlation of dout, itself run by the stacked forward
         assert stacked_calls["_stacked_forward"] == 2
@@ -301,13 +313,34 @@ def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, ch
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
-def test_stacked_paths_match_direct_sums():
-    """The default rule picks the stacked passes for the bench's conv3d layer (in miniature:
-    16 input and 32 output channels) and they agree with the definition."""
+@pytest.mark.parametrize(
+    "c_in, c_out, kernel, stride, dilation, forward, weight_grad, input_grad",
+    [
+        (16, 32, (3, 3, 3), (1, 1, 1), (1, 1, 1), True, True, True),  # the bench's conv3d
+        (64, 64, (3, 3), (1, 1), (1, 1), True, True, True),
+        (128, 128, (3, 3), (1, 1), (1, 1), False, False, False),  # plain GEMM already efficient
+        (3, 32, (5, 5), (1, 1), (1, 1), False, False, False),  # inner size 15
+        (32, 64, (3, 3), (2, 2), (1, 1), False, False, False),  # classes {0, 2}, {1}
+        (32, 64, (4, 4), (2, 2), (1, 1), False, False, True),  # classes {0, 2}, {1, 3}: dx only
+        (16, 16, (1, 3, 3), (1, 1, 1), (1, 1, 1), False, False, False),  # nothing to stack
+        (16, 32, (3, 3, 3), (1, 1, 1), (1, 1, 1), True, True, True),
+    ],
+)
+def test_stacked_rule(c_in, c_out, kernel, stride, dilation, forward, weight_grad, input_grad):
+    """Where the default rule takes the stacked passes (measured faster there; notes/perf.md)."""
+    args = (c_in, c_out, kernel, stride, dilation, 1)
+    assert conv_module._use_stacked(*args) == forward
+    assert conv_module._use_stacked_weight_grad(*args) == weight_grad
+    assert conv_module._use_stacked_input_grad(*args) == input_grad
+    assert not conv_module._use_stacked(c_in, c_out, kernel, stride, dilation, 2)  # groups
+
+
+def test_stacked_paths_match_direct_sums(stacked_calls):
+    """The bench's conv3d layer in miniature (16 input and 32 output channels) takes every stacked
+    pass by the default rule, and they agree with the definition."""
     x, w = conv_case(3, 2, 16, 32, (3, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1, seed=4)
-    assert conv_module._use_stacked(16, 32, (3, 3, 3), (1, 1, 1), 1)
-    assert conv_module._use_stacked_input_grad(16, 32, (3, 3, 3), (1, 1, 1), 1)
     check_conv(x[:, :, :5, :6, :4], w, 1, 1, 1, 1)
+    assert set(stacked_calls) == {"_stacked_forward", "_stacked_weight_grad", "_stacked_input_grad"}
 
 
 @pytest.mark.parametrize("where", ["x", "w"])

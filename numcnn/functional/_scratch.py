@@ -19,6 +19,8 @@ __all__ = ["scratch", "clear"]
 
 _MAX_BYTES = 64 << 20
 _local = threading.local()
+_stores: list[dict] = []  # every thread's store, for clear()
+_lock = threading.Lock()
 
 
 def scratch(name: str, size: int, dtype) -> np.ndarray:
@@ -32,6 +34,8 @@ def scratch(name: str, size: int, dtype) -> np.ndarray:
     store = getattr(_local, "store", None)
     if store is None:
         store = _local.store = {}
+        with _lock:
+            _stores.append(store)
     buf = store.get(name)
     if buf is None or buf.nbytes < nbytes:
         kept = sum(b.nbytes for key, b in store.items() if key != name)
@@ -44,5 +48,8 @@ def scratch(name: str, size: int, dtype) -> np.ndarray:
 
 
 def clear() -> None:
-    """Drop this thread's scratch buffers."""
-    _local.store = {}
+    """Drop every thread's scratch buffers (while no pass is running), e.g. before measuring a
+    pass's peak memory, which then includes its scratch."""
+    with _lock:
+        for store in _stores:
+            store.clear()

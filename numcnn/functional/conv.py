@@ -255,10 +255,12 @@ class _Columns:
 
 # The forward GEMM is (C_out) x (C_in * prod(kernel)); with few output channels BLAS runs it far
 # below its peak (32 x 432: 71 GFLOP/s on one core, against 125 for 96 x 144).  The "stacked"
-# forward moves the first kernel axis from the inner dimension to the rows: one GEMM of
-# (k0 * C_out) x (C_in * prod(other kernel axes)) over the columns of every padded slice along
-# the first spatial axis, then k0 shifted adds.  Its im2col is k0 times smaller, its GEMM does
-# padded[0] / out[0] times the multiply-adds, and its output is k0 times larger.
+# passes move the first kernel axis from the GEMM's inner dimension to its rows: one GEMM of
+# (k0 * C_out) x (C_in * prod(other kernel axes)) over an im2col of the other axes only, taken at
+# every padded slice along the first axis, then k0 shifted adds.  The im2col is k0 times
+# smaller; the GEMM does padded[0] / out[0] times the multiply-adds.  With a stride s0 along the
+# first axis, kernel slice j reads padded slices o * s0 + j * d0: the slices fall into s0 residue
+# classes, and each class is one such GEMM for the kernel slices that read it.
 _STACKED = True  # a switch for the tests
 _STACKED_MAX_ROWS = 64  # C_out up to this many: more and the plain GEMM is already efficient
 _STACKED_MIN_INNER = 96  # C_in * prod(kernel[1:]) at least this: a shorter inner dimension is worse
@@ -277,23 +279,40 @@ def _stacked_batch(n, per_sample_bytes) -> int:
     return max(1, min(n, _STACKED_CHUNK_BYTES // per_sample_bytes))
 
 
-def _use_stacked(c_in, c_out, kernel, stride, groups) -> bool:
+def _stacked_classes(k0, s0, d0):
+    """Kernel slice j reads padded slices (o + t) * s0 + r along the first axis, r, t = the
+    remainder and quotient of j * d0 by s0.  Returns [(r, [(j, t), ...])] by residue r."""
+    classes = {}
+    for j in range(k0):
+        t, r = divmod(j * d0, s0)
+        classes.setdefault(r, []).append((j, t))
+    return sorted(classes.items())
+
+
+def _use_stacked(c_in, c_out, kernel, stride, dilation, groups) -> bool:
     """Measured (notes/perf.md): 0.63x the time for (4, 16, 16, 32, 32) x (32, 16, 3, 3, 3), 0.80x
     for (16, 32, 66, 66) x (32, 32, 3, 3), 0.90x for (32, 64, 32, 32) x (64, 64, 3, 3); slower
-    with 128 output channels (1.10x), an inner size of 64 or less (1.11x to 3x) or stride 2."""
+    with 128 output channels (1.10x) or an inner size of 64 or less (1.11x to 3x).  Stride 1
+    along the first axis only: (32, 32, 56, 56) x (64, 32, 3, 3) stride 2 (residue classes
+    {0, 2} and {1}) took 1.06x; (32, 32, 32, 32) x (64, 32, 4, 4) stride 2 ({0, 2}, {1, 3})
+    0.92x for the forward but 1.3x for its weight gradient, and the plain forward keeps a small
+    im2col that the plain weight gradient reuses."""
     return (
         _STACKED
         and groups == 1
-        and kernel[0] > 1
         and stride[0] == 1
+        and kernel[0] > 1
         and c_out <= _STACKED_MAX_ROWS
         and c_in * math.prod(kernel[1:]) >= _STACKED_MIN_INNER
     )
 
 
+_use_stacked_weight_grad = _use_stacked  # the same rule (a separate name for the tests)
+
+
 def _slice_columns(xp, rest, stride, dilation, out_spatial, buf):
-    """im2col over every axis but the first, for every padded slice along the first:
-    (C * prod(rest), N * padded[0] * prod(out[1:])) laid out in the scratch ``buf``."""
+    """im2col over every axis but the first, for every slice of ``xp`` along the first:
+    (C * prod(rest), N * xp.shape[2] * prod(out[1:])) laid out in the scratch ``buf``."""
     n, c, p0 = xp.shape[:3]
     shape = (c, 1) + rest + (n, p0) + tuple(out_spatial[1:])
     cols = im2col(
@@ -303,117 +322,130 @@ def _slice_columns(xp, rest, stride, dilation, out_spatial, buf):
     return cols.reshape(c * math.prod(rest), -1)
 
 
-def _stacked_forward(xp, weight, stride, dilation, out_spatial, out):
-    """Convolution of the padded ``xp`` into ``out`` by the stacked GEMM (see above); groups 1.
+def _stacked_rows(weight, js):
+    """(len(js) * C_out, C_in * prod(kernel[1:])): the kernel slices ``js`` stacked as GEMM rows."""
+    c_out, c_in = weight.shape[:2]
+    w = weight.reshape(c_out, c_in, weight.shape[2], -1)[:, :, js]
+    return np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(len(js) * c_out, -1)
 
-    With the first kernel axis j in the rows, Y[j] = W[:, :, j] @ cols holds every padded slice's
-    contribution through kernel slice j, and out[:, :, o] = sum over j of Y[j] at slice
-    o * s0 + j * d0.
+
+def _stacked_forward(xp, weight, stride, dilation, out_spatial, out):
+    """Convolution of the padded ``xp`` into ``out`` by stacked GEMMs (see above); groups 1.
+
+    For each residue class, Y[j] = W[:, :, j] @ cols holds every class slice's contribution
+    through kernel slice j, and out[:, :, o] = sum over j of Y[j] at class slice o + t_j.
     """
     n, c = xp.shape[:2]
     c_out, k0 = weight.shape[0], weight.shape[2]
     rest = tuple(weight.shape[3:])
-    s0, d0, o0 = stride[0], dilation[0], out_spatial[0]
-    p0 = xp.shape[2]
+    s0, o0 = stride[0], out_spatial[0]
     r, q = math.prod(rest), math.prod(out_spatial[1:])
-    w_rows = np.ascontiguousarray(weight.reshape(c_out, c, k0, r).transpose(2, 0, 1, 3)).reshape(k0 * c_out, c * r)
-    nb = _stacked_batch(n, c * r * p0 * q * xp.itemsize)
-    cols_buf = scratch("im2col", c * r * nb * p0 * q, xp.dtype)
-    y_buf = scratch("gemm", k0 * c_out * nb * p0 * q, xp.dtype)
+    classes = [(res, js, _stacked_rows(weight, [j for j, _ in js])) for res, js in _stacked_classes(k0, s0, dilation[0])]
+    rows = -(-xp.shape[2] // s0)  # slices in the largest class
+    nb = _stacked_batch(n, c * r * rows * q * xp.itemsize)
+    cols_buf = scratch("im2col", c * r * nb * rows * q, xp.dtype)
+    y_buf = scratch("gemm", k0 * c_out * nb * rows * q, xp.dtype)
     for start in range(0, n, nb):
         stop = min(n, start + nb)
-        m = stop - start
-        cols = _slice_columns(xp[start:stop], rest, stride, dilation, out_spatial, cols_buf)
-        y = np.matmul(w_rows, cols, out=y_buf[: k0 * c_out * m * p0 * q].reshape(k0 * c_out, -1))
-        y = y.reshape(k0, c_out, m, p0, q)
-        dest = out[start:stop].reshape(m, c_out, o0, q).swapaxes(0, 1)
-        for j in range(k0):
-            part = y[j][:, :, j * d0 : j * d0 + s0 * (o0 - 1) + 1 : s0]
-            if j == 0:
-                np.copyto(dest, part)
-            else:
-                np.add(dest, part, out=dest)
+        dest = out[start:stop].reshape(stop - start, c_out, o0, q).swapaxes(0, 1)
+        first = True
+        for res, js, w_rows in classes:
+            xs = xp[start:stop, :, res::s0]
+            cols = _slice_columns(xs, rest, stride, dilation, out_spatial, cols_buf)
+            y = np.matmul(w_rows, cols, out=y_buf[: w_rows.shape[0] * cols.shape[1]].reshape(w_rows.shape[0], -1))
+            y = y.reshape(len(js), c_out, stop - start, xs.shape[2], q)
+            for i, (_, t) in enumerate(js):
+                part = y[i][:, :, t : t + o0]
+                if first:
+                    np.copyto(dest, part)
+                    first = False
+                else:
+                    np.add(dest, part, out=dest)
     return out
 
 
-def _shifted_dout(dout, k0, s0, d0, p0, buf):
-    """dY (k0 * C_out, N * p0 * prod(out[1:])): dout placed where kernel slice j reads, padded
-    slice o * s0 + j * d0, and zero elsewhere; the transposed counterpart of the stacked
-    forward's shifted adds.  ``buf`` is scratch of at least that size."""
+def _shifted_dout(dout, ts, rows, buf):
+    """dY (len(ts) * C_out, N * rows * prod(out[1:])): for each i, dout placed at class slices
+    ts[i] .. ts[i] + out[0] - 1 and zero elsewhere; the transpose of the stacked forward's
+    shifted adds.  ``buf`` is scratch of at least that size."""
     n, c_out, o0 = dout.shape[:3]
     q = dout[0, 0, 0].size
-    dy = buf[: k0 * c_out * n * p0 * q].reshape(k0, c_out, n, p0, q)
-    dy[...] = 0
+    dy = buf[: len(ts) * c_out * n * rows * q].reshape(len(ts), c_out, n, rows, q)
     src = dout.reshape(n, c_out, o0, q).swapaxes(0, 1)
-    for j in range(k0):
-        np.copyto(dy[j][:, :, j * d0 : j * d0 + s0 * (o0 - 1) + 1 : s0], src)
-    return dy.reshape(k0 * c_out, -1)
+    for i, t in enumerate(ts):
+        dy[i][:, :, :t] = 0  # zero only what the copy leaves (the buffer is reused scratch)
+        dy[i][:, :, t + o0 :] = 0
+        np.copyto(dy[i][:, :, t : t + o0], src)
+    return dy.reshape(len(ts) * c_out, -1)
 
 
 def _stacked_weight_grad(dout, cols: _Columns, weight_shape):
-    """dw of the stacked forward: dY @ columns.T, one (k0 * C_out) x (C_in * prod(kernel[1:]))
-    GEMM per chunk over every padded slice (dY is zero where a slice is not read), rather than
-    k0 GEMMs with C_out rows (116 against 69 GFLOP/s for conv3d's 96 x 144 and 32 x 144)."""
+    """dw of the stacked forward: per residue class, dY @ columns.T, one (len(js) * C_out) x
+    (C_in * prod(kernel[1:])) GEMM per chunk over the class's slices (dY is zero where a slice is
+    not read), rather than k0 GEMMs with C_out rows (116 against 69 GFLOP/s for conv3d's
+    96 x 144 and 32 x 144)."""
     xp = cols.xp
     n, c = xp.shape[:2]
     c_out, _, k0 = weight_shape[:3]
     rest = tuple(weight_shape[3:])
-    s0, d0 = cols.stride[0], cols.dilation[0]
-    p0 = xp.shape[2]
+    s0 = cols.stride[0]
     r, q = math.prod(rest), math.prod(cols.out_spatial[1:])
-    nb = _stacked_batch(n, c * r * p0 * q * xp.itemsize)
-    cols_buf = scratch("im2col", c * r * nb * p0 * q, xp.dtype)
-    dy_buf = scratch("dout", k0 * c_out * nb * p0 * q, dout.dtype)
-    dw = tmp = None
+    rows = -(-xp.shape[2] // s0)
+    nb = _stacked_batch(n, c * r * rows * q * xp.itemsize)
+    cols_buf = scratch("im2col", c * r * nb * rows * q, xp.dtype)
+    dy_buf = scratch("dout", k0 * c_out * nb * rows * q, dout.dtype)
+    dw = np.zeros((k0, c_out, c * r), dtype=dout.dtype)
     for start in range(0, n, nb):
         stop = min(n, start + nb)
-        chunk = _slice_columns(xp[start:stop], rest, cols.stride, cols.dilation, cols.out_spatial, cols_buf)
-        dy = _shifted_dout(dout[start:stop], k0, s0, d0, p0, dy_buf)
-        if dw is None:
-            dw = np.matmul(dy, chunk.T)
-            tmp = np.empty_like(dw)
-        else:
-            dw += np.matmul(dy, chunk.T, out=tmp)
+        for res, js in _stacked_classes(k0, s0, cols.dilation[0]):
+            xs = xp[start:stop, :, res::s0]
+            chunk = _slice_columns(xs, rest, cols.stride, cols.dilation, cols.out_spatial, cols_buf)
+            dy = _shifted_dout(dout[start:stop], [t for _, t in js], xs.shape[2], dy_buf)
+            dw[[j for j, _ in js]] += np.matmul(dy, chunk.T).reshape(len(js), c_out, c * r)
     return np.ascontiguousarray(dw.reshape(k0, c_out, c, r).transpose(1, 2, 0, 3)).reshape(weight_shape)
 
 
-def _use_stacked_input_grad(c_in, c_out, kernel, stride, groups) -> bool:
-    """dx by the adjoint of the stacked forward: a (C_in * prod(kernel[1:])) x (k0 * C_out) GEMM
-    (for (4, 16, 16, 32, 32) x (32, 16, 3, 3, 3): 144 x 96, 138 GFLOP/s on one core, against 96 for
-    the plain 432 x 32) and a col2im over the other kernel axes only."""
+def _use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups) -> bool:
+    """dx by the adjoint of the stacked forward: (C_in * prod(kernel[1:])) x (len(js) * C_out)
+    GEMMs (for (4, 16, 16, 32, 32) x (32, 16, 3, 3, 3): 144 x 96, 138 GFLOP/s on one core,
+    against 96 for the plain 432 x 32) and a col2im over the other kernel axes only."""
+    classes = _stacked_classes(kernel[0], stride[0], dilation[0])
     return (
         _STACKED
         and groups == 1
-        and kernel[0] > 1
-        and stride[0] == 1
-        and kernel[0] * c_out >= _STACKED_MIN_INNER
+        and c_out <= _STACKED_MAX_ROWS  # more, and the plain inner size C_out is long enough
+        and max(len(js) for _, js in classes) > 1
+        and min(len(js) for _, js in classes) * c_out >= _STACKED_MIN_INNER
         and c_in * math.prod(kernel[1:]) >= _STACKED_MIN_INNER
     )
 
 
 def _stacked_input_grad(dout, weight, dxp, stride, dilation):
-    """Gradient of the padded input, the adjoint of :func:`_stacked_forward`: dout is placed at
-    each kernel slice's shift (dY, zero elsewhere), W_rows.T @ dY gives the columns of every
-    padded slice, and a col2im over the other kernel axes adds them up."""
+    """Add the gradient of the padded input into the zeroed ``dxp``: the adjoint of
+    :func:`_stacked_forward`.  Per residue class, dout is placed at each kernel slice's shift
+    (dY, zero elsewhere), W_rows.T @ dY gives the columns of every class slice, and a col2im over
+    the other kernel axes adds them up."""
     n, c_in = dxp.shape[:2]
-    c_out, k0 = weight.shape[0], weight.shape[2]
+    k0 = weight.shape[2]
     rest = tuple(weight.shape[3:])
     out_spatial = tuple(dout.shape[2:])
-    p0, s0, d0 = dxp.shape[2], stride[0], dilation[0]
+    s0 = stride[0]
     r, q = math.prod(rest), math.prod(out_spatial[1:])
-    w_cols = np.ascontiguousarray(weight.reshape(c_out, c_in, k0, r).transpose(1, 3, 2, 0)).reshape(c_in * r, k0 * c_out)
-    nb = _stacked_batch(n, c_in * r * p0 * q * dout.itemsize)
-    dy_buf = scratch("dout", k0 * c_out * nb * p0 * q, dout.dtype)
-    cols_buf = scratch("im2col", c_in * r * nb * p0 * q, dout.dtype)
+    classes = [(res, js, _stacked_rows(weight, [j for j, _ in js]).T) for res, js in _stacked_classes(k0, s0, dilation[0])]
+    rows = -(-dxp.shape[2] // s0)
+    nb = _stacked_batch(n, c_in * r * rows * q * dout.itemsize)
+    dy_buf = scratch("dout", k0 * weight.shape[0] * nb * rows * q, dout.dtype)
+    cols_buf = scratch("im2col", c_in * r * nb * rows * q, dout.dtype)
     for start in range(0, n, nb):
         stop = min(n, start + nb)
-        m = stop - start
-        dy = _shifted_dout(dout[start:stop], k0, s0, d0, p0, dy_buf)
-        dcols = np.matmul(w_cols, dy, out=cols_buf[: c_in * r * m * p0 * q].reshape(c_in * r, -1))
-        col2im_add(
-            dxp[start:stop], dcols.reshape((c_in, 1) + rest + (m, p0) + out_spatial[1:]),
-            (1,) + rest, (1,) + tuple(stride[1:]), (1,) + tuple(dilation[1:]), (p0,) + out_spatial[1:],
-        )
+        for res, js, w_cols in classes:
+            target = dxp[start:stop, :, res::s0]
+            dy = _shifted_dout(dout[start:stop], [t for _, t in js], target.shape[2], dy_buf)
+            dcols = np.matmul(w_cols, dy, out=cols_buf[: c_in * r * dy.shape[1]].reshape(c_in * r, -1))
+            col2im_add(
+                target, dcols.reshape((c_in, 1) + rest + (stop - start, target.shape[2]) + out_spatial[1:]),
+                (1,) + rest, (1,) + tuple(stride[1:]), (1,) + tuple(dilation[1:]), (target.shape[2],) + out_spatial[1:],
+            )
     return dxp
 
 
@@ -697,7 +729,7 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups, ou
         groups, cig, cog * kk
     )
     dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
-    if _use_stacked(c_out, c_in, kernel, (1,) * nd, groups):
+    if _use_stacked(c_out, c_in, kernel, (1,) * nd, dilation, groups):
         return _stacked_forward(region, np.ascontiguousarray(flipped.swapaxes(0, 1)), (1,) * nd, dilation, in_spatial, dx)
     grid = _Columns(region, kernel, (1,) * nd, tuple(dilation), in_spatial, groups, cacheable=False)
     per_sample = _per_sample(cig, cog * kk, math.prod(in_spatial))
@@ -861,7 +893,7 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
         return _band2d_forward(xp, weight, stride, dilation, out_spatial, out)
     cols = _Columns(xp, kernel, tuple(stride), tuple(dilation), out_spatial, groups)
-    if _use_stacked(x.shape[1], c_out, kernel, stride, groups):
+    if _use_stacked(x.shape[1], c_out, kernel, stride, dilation, groups):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
         return _stacked_forward(xp, weight, stride, dilation, out_spatial, out), cols
@@ -913,7 +945,8 @@ def _weight_grad(dout, cols, weight_shape, groups):
         return _band2d_weight_grad(dout, cols, weight_shape)
     if cols.depthwise:
         return _depthwise_weight_grad(dout, cols, weight_shape)
-    if _use_stacked(cols.xp.shape[1], weight_shape[0], cols.kernel, cols.stride, groups) and _all_finite(cols.xp):
+    stacked = _use_stacked_weight_grad(cols.xp.shape[1], weight_shape[0], cols.kernel, cols.stride, cols.dilation, groups)
+    if stacked and _all_finite(cols.xp):
         return _stacked_weight_grad(dout, cols, weight_shape)
     dw = tmp = d_buf = None
     cog, ckg = weight_shape[0] // groups, math.prod(weight_shape[1:])
@@ -984,7 +1017,7 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
         dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)
     elif _correlate_dout(c_in, c_out, stride):
         return _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups, out)
-    elif _use_stacked_input_grad(c_in, c_out, kernel, stride, groups) and _all_finite(weight):
+    elif _use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups) and _all_finite(weight):
         dxp = _padded_grad_buffer(padded_shape, dout.dtype, pads, out)
         _stacked_input_grad(dout, weight, dxp, stride, dilation)
     elif _use_flat(stride, weight):
