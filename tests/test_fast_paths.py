@@ -343,6 +343,23 @@ def test_stacked_paths_match_direct_sums(stacked_calls):
     assert set(stacked_calls) == {"_stacked_forward", "_stacked_weight_grad", "_stacked_input_grad"}
 
 
+def test_flat_depthwise_weight_grad_keeps_nonfinite_inputs_local():
+    """An inf input must not meet the wide dout's zero columns (0 * inf = NaN in every tap)."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 6, 7))
+    x[1, 2, 3, 0] = np.inf  # column 0: the zero columns of the row above read it
+    w = rng.standard_normal((3, 1, 3, 3))
+    with np.errstate(invalid="ignore"):
+        out, cache = conv2d_forward(x, w, padding=1, groups=3)
+        dout = np.ones_like(out)
+        dx, dw, _ = conv2d_backward(dout, cache)
+        want_out, want_dx, want_dw = direct_conv(x, w, (1, 1), (1, 1), (1, 1), 3, dout)
+    for got, want in ((out, want_out), (dx, want_dx), (dw, want_dw)):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("where", ["x", "w"])
 def test_stacked_gradients_keep_nonfinite_values_local(force, where):
     """dY's zeros must not turn an inf in x (weight gradient) or in w (input gradient) into NaN
@@ -366,11 +383,13 @@ def test_stacked_gradients_keep_nonfinite_values_local(force, where):
         np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("banded", [True, False], ids=["banded", "shifted"])
+@pytest.mark.parametrize("path", ["flat", "banded", "shifted"])
 @pytest.mark.parametrize(
     "nd, c, mult, k, stride, pad, dilation",
     [
-        (2, 4, 1, 3, 1, 1, 1),
+        (2, 4, 1, 3, 1, 1, 1),  # stride 1, multiplier 1: the flat path where it is on
+        (2, 3, 1, 3, 1, 0, 2),  # flat, dilated, unpadded
+        (2, 3, 1, 2, 1, 3, 1),  # padding past the kernel span (dx leaves the flat path)
         (2, 3, 2, 3, 1, 1, 1),  # channel multiplier 2
         (2, 4, 1, 3, 2, 1, 1),
         (2, 2, 1, 5, 1, 2, 2),
@@ -379,8 +398,8 @@ def test_stacked_gradients_keep_nonfinite_values_local(force, where):
         (3, 2, 2, 3, 1, 1, 1),
     ],
 )
-def test_depthwise_paths_match_direct(force, banded, nd, c, mult, k, stride, pad, dilation):
-    force(_BANDED_MAX_WIDTH=1 << 30 if banded else 0)
+def test_depthwise_paths_match_direct(force, path, nd, c, mult, k, stride, pad, dilation):
+    force(_FLAT_DEPTHWISE=path == "flat", _BANDED_MAX_WIDTH=1 << 30 if path == "banded" else 0)
     x, w = conv_case(nd, 3, c, c * mult, (k,) * nd, (stride,) * nd, pad, (dilation,) * nd, c, seed=c + k)
     check_conv(x, w, stride, pad, dilation, groups=c)
 
