@@ -383,7 +383,7 @@ def test_stacked_gradients_keep_nonfinite_values_local(force, where):
         np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("path", ["flat", "banded", "shifted"])
+@pytest.mark.parametrize("path", ["flat", "flat-per-sample", "banded", "shifted"])
 @pytest.mark.parametrize(
     "nd, c, mult, k, stride, pad, dilation",
     [
@@ -399,7 +399,9 @@ def test_stacked_gradients_keep_nonfinite_values_local(force, where):
     ],
 )
 def test_depthwise_paths_match_direct(force, path, nd, c, mult, k, stride, pad, dilation):
-    force(_FLAT_DEPTHWISE=path == "flat", _BANDED_MAX_WIDTH=1 << 30 if path == "banded" else 0)
+    force(_FLAT_DEPTHWISE=path.startswith("flat"), _BANDED_MAX_WIDTH=1 << 30 if path == "banded" else 0)
+    if path == "flat-per-sample":
+        force(_FLAT_DEPTHWISE_CHUNK_BYTES=1)
     x, w = conv_case(nd, 3, c, c * mult, (k,) * nd, (stride,) * nd, pad, (dilation,) * nd, c, seed=c + k)
     check_conv(x, w, stride, pad, dilation, groups=c)
 

@@ -207,15 +207,19 @@ def _from_gemm_layout(dest, mat):
 
 @dataclass(frozen=True)
 class _Columns:
-    """The opaque ``cols`` of :func:`conv_nd`: the padded input and the window geometry.
+    """The opaque ``cols`` of :func:`conv_nd`: the input, its padding and the window geometry.
 
+    It keeps ``x`` itself (a reference, as PyTorch saves its input), not a padded copy: a
+    fresh padded array of a few MB costs more in page faults than padding again into this
+    thread's scratch when the weight gradient needs it (:meth:`padded`).
     A column matrix of at most ``_CACHE_BYTES`` is built once, by the forward pass, and kept for
     the weight gradient.  A larger one is never stored whole: each pass rebuilds it a batch chunk
     at a time (see ``_CHUNK_BYTES``), so its peak memory is a chunk, not the matrix.  The
     depthwise path never builds it at all.
     """
 
-    xp: np.ndarray  # padded input (N, C, *padded); x itself when there is no padding
+    x: np.ndarray  # the unpadded input (N, C, *spatial)
+    pads: tuple  # (before, after) zero padding per spatial axis
     kernel: tuple
     stride: tuple
     dilation: tuple
@@ -226,29 +230,45 @@ class _Columns:
 
     @property
     def depthwise(self) -> bool:
-        return _is_depthwise(self.xp.shape[1], self.groups)
+        return _is_depthwise(self.x.shape[1], self.groups)
 
-    def chunks(self):
-        """Yield ``(start, stop, cols)``: cols (groups, CK/groups, (stop - start) * P); read only."""
-        n, c = self.xp.shape[:2]
+    @property
+    def padded_shape(self) -> tuple:
+        return self.x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(self.x.shape[2:], self.pads))
+
+    def padded(self, start=0, stop=None):
+        """The padded samples ``start:stop``, in this thread's scratch: valid until the next
+        padding on this thread, so never keep it past the pass."""
+        x = self.x[start:stop]
+        size = x.shape[0] * math.prod(self.padded_shape[1:])
+        return pad_constant(x, self.pads, buf=scratch("xpad", size, x.dtype))
+
+    def chunks(self, xp=None):
+        """Yield ``(start, stop, cols)``: cols (groups, CK/groups, (stop - start) * P); read only.
+
+        ``xp``: the whole padded input, when the caller has it (else each chunk is padded here).
+        """
+        n, c = self.x.shape[:2]
         positions = math.prod(self.out_spatial)
         ck = c * math.prod(self.kernel)
-        total = n * ck * positions * self.xp.itemsize
-        chunks = _batch_chunks(n, ck * positions * self.xp.itemsize)
+        total = n * ck * positions * self.x.itemsize
+        chunks = _batch_chunks(n, ck * positions * self.x.itemsize)
         if self.cacheable and total <= _CACHE_BYTES:
             # kept whole, but still handed out in chunks (views) so the GEMM outputs stay small
             if "cols" not in self._kept:
-                cols = im2col(self.xp, self.kernel, self.stride, self.dilation, self.out_spatial)
+                cols = im2col(self.padded() if xp is None else xp, self.kernel, self.stride, self.dilation,
+                              self.out_spatial)
                 self._kept["cols"] = cols.reshape(self.groups, ck // self.groups, n, positions)
             full = self._kept["cols"]
             for start, stop in chunks:
                 yield start, stop, full[:, :, start:stop].reshape(self.groups, ck // self.groups, -1)
             return
         step = chunks[0][1] - chunks[0][0]
-        buf = scratch("im2col", ck * step * positions, self.xp.dtype)
+        buf = scratch("im2col", ck * step * positions, self.x.dtype)
         for start, stop in chunks:
             shape = (c,) + self.kernel + (stop - start,) + self.out_spatial
-            cols = im2col(self.xp[start:stop], self.kernel, self.stride, self.dilation, self.out_spatial,
+            part = self.padded(start, stop) if xp is None else xp[start:stop]
+            cols = im2col(part, self.kernel, self.stride, self.dilation, self.out_spatial,
                           out=buf[: math.prod(shape)].reshape(shape))
             yield start, stop, cols.reshape(self.groups, ck // self.groups, -1)
 
@@ -384,21 +404,21 @@ def _stacked_weight_grad(dout, cols: _Columns, weight_shape):
     (C_in * prod(kernel[1:])) GEMM per chunk over the class's slices (dY is zero where a slice is
     not read), rather than k0 GEMMs with C_out rows (116 against 69 GFLOP/s for conv3d's
     96 x 144 and 32 x 144)."""
-    xp = cols.xp
-    n, c = xp.shape[:2]
+    n, c, p0 = cols.padded_shape[:3]
     c_out, _, k0 = weight_shape[:3]
     rest = tuple(weight_shape[3:])
     s0 = cols.stride[0]
     r, q = math.prod(rest), math.prod(cols.out_spatial[1:])
-    rows = -(-xp.shape[2] // s0)
-    nb = _stacked_batch(n, c * r * rows * q * xp.itemsize)
-    cols_buf = scratch("im2col", c * r * nb * rows * q, xp.dtype)
+    rows = -(-p0 // s0)
+    nb = _stacked_batch(n, c * r * rows * q * dout.itemsize)
+    cols_buf = scratch("im2col", c * r * nb * rows * q, dout.dtype)
     dy_buf = scratch("dout", k0 * c_out * nb * rows * q, dout.dtype)
     dw = np.zeros((k0, c_out, c * r), dtype=dout.dtype)
     for start in range(0, n, nb):
         stop = min(n, start + nb)
+        xp = cols.padded(start, stop)
         for res, js in _stacked_classes(k0, s0, cols.dilation[0]):
-            xs = xp[start:stop, :, res::s0]
+            xs = xp[:, :, res::s0]
             chunk = _slice_columns(xs, rest, cols.stride, cols.dilation, cols.out_spatial, cols_buf)
             dy = _shifted_dout(dout[start:stop], [t for _, t in js], xs.shape[2], dy_buf)
             dw[[j for j, _ in js]] += np.matmul(dy, chunk.T).reshape(len(js), c_out, c * r)
@@ -607,7 +627,7 @@ def _banded_forward(xp, weight, stride, dilation, out_spatial):
 
 
 def _banded_weight_grad(dout, cols, weight_shape):
-    xp = cols.xp
+    xp = cols.padded()
     n, c, _, wp = xp.shape
     kh, kw = cols.kernel
     ho, wo = cols.out_spatial
@@ -658,6 +678,17 @@ def _flat_taps(xp, kernel, dilation, length):
     ]
 
 
+# Samples per chunk of the flat depthwise passes: about this many bytes of wide output, so that
+# the einsum's running sums stay in cache (whole batches of 32 x 64 x 32 x 32 were no faster
+# than the banded GEMMs).
+_FLAT_DEPTHWISE_CHUNK_BYTES = 1 << 20
+
+
+def _flat_depthwise_chunks(n, per_sample_bytes):
+    step = max(1, _FLAT_DEPTHWISE_CHUNK_BYTES // per_sample_bytes)
+    return [(start, min(n, start + step)) for start in range(0, n, step)]
+
+
 def _depthwise_flat_forward(xp, weight, dilation, out_spatial, out=None):
     """Stride-1 depthwise (multiplier 1) convolution of the padded ``xp`` by flat taps."""
     n, c, _, wp = xp.shape
@@ -665,32 +696,44 @@ def _depthwise_flat_forward(xp, weight, dilation, out_spatial, out=None):
     ho, wo = out_spatial
     length = (ho - 1) * wp + wo  # the last wide row stops at the last real output
     w = weight.reshape(c, kh, kw)
-    wide = scratch("gemm", n * c * ho * wp, xp.dtype).reshape(n, c, ho * wp)
-    tmp = scratch("im2col", n * c * length, xp.dtype).reshape(n, c, length)
-    for j, taps in enumerate(_flat_taps(xp, (kh, kw), dilation, length)):
-        if j == 0:
-            np.einsum("ci,ncil->ncl", w[:, :, 0], taps, out=wide[:, :, :length])
-        else:
-            np.einsum("ci,ncil->ncl", w[:, :, j], taps, out=tmp)
-            np.add(wide[:, :, :length], tmp, out=wide[:, :, :length])
     if out is None:
         out = np.empty((n, c, ho, wo), dtype=xp.dtype)
-    np.copyto(out, wide.reshape(n, c, ho, wp)[:, :, :, :wo])
+    chunks = _flat_depthwise_chunks(n, c * ho * wp * xp.itemsize)
+    step = chunks[0][1] - chunks[0][0]
+    wide_buf = scratch("gemm", step * c * ho * wp, xp.dtype)
+    tmp_buf = scratch("im2col", step * c * length, xp.dtype)
+    for start, stop in chunks:
+        m = stop - start
+        wide = wide_buf[: m * c * ho * wp].reshape(m, c, ho * wp)
+        tmp = tmp_buf[: m * c * length].reshape(m, c, length)
+        for j, taps in enumerate(_flat_taps(xp[start:stop], (kh, kw), dilation, length)):
+            if j == 0:
+                np.einsum("ci,ncil->ncl", w[:, :, 0], taps, out=wide[:, :, :length])
+            else:
+                np.einsum("ci,ncil->ncl", w[:, :, j], taps, out=tmp)
+                np.add(wide[:, :, :length], tmp, out=wide[:, :, :length])
+        np.copyto(out[start:stop], wide.reshape(m, c, ho, wp)[:, :, :, :wo])
     return out
 
 
 def _depthwise_flat_weight_grad(dout, cols: _Columns, weight_shape):
     """dw[c, 0, i, j] = sum over n, l of the wide dout (zero in the extra columns) times the taps."""
-    n, c, _, wp = cols.xp.shape
+    xp = cols.padded()
+    n, c, _, wp = xp.shape
     ho, wo = cols.out_spatial
     length = (ho - 1) * wp + wo
-    wide = scratch("dout", n * c * ho * wp, dout.dtype).reshape(n, c, ho, wp)
-    wide[:, :, :, wo:] = 0
-    wide[:, :, :, :wo] = dout
-    d = wide.reshape(n, c, -1)[:, :, :length]
-    dw = np.empty((c, 1) + tuple(weight_shape[2:]), dtype=dout.dtype)
-    for j, taps in enumerate(_flat_taps(cols.xp, cols.kernel, cols.dilation, length)):
-        dw[:, 0, :, j] = np.einsum("ncl,ncil->ci", d, taps)
+    chunks = _flat_depthwise_chunks(n, c * ho * wp * dout.itemsize)
+    step = chunks[0][1] - chunks[0][0]
+    wide_buf = scratch("dout", step * c * ho * wp, dout.dtype)
+    dw = np.zeros((c, 1) + tuple(weight_shape[2:]), dtype=dout.dtype)
+    for start, stop in chunks:
+        m = stop - start
+        wide = wide_buf[: m * c * ho * wp].reshape(m, c, ho, wp)
+        wide[:, :, :, wo:] = 0
+        wide[:, :, :, :wo] = dout[start:stop]
+        d = wide.reshape(m, c, -1)[:, :, :length]
+        for j, taps in enumerate(_flat_taps(xp[start:stop], cols.kernel, cols.dilation, length)):
+            dw[:, 0, :, j] += np.einsum("ncl,ncil->ci", d, taps)
     return dw
 
 
@@ -723,12 +766,12 @@ def _depthwise_forward(xp, weight, stride, dilation, out_spatial):
 
 
 def _depthwise_weight_grad(dout, cols: _Columns, weight_shape):
-    if _use_flat_depthwise(cols.xp.shape[1], weight_shape, cols.stride) and _all_finite(cols.xp):
+    if _use_flat_depthwise(cols.x.shape[1], weight_shape, cols.stride) and _all_finite(cols.x):
         # (the wide dout's zero columns meet real inputs: an inf there would make NaN)
         return _depthwise_flat_weight_grad(dout, cols, weight_shape)
-    if _use_banded(cols.xp.shape, cols.kernel):
+    if _use_banded(cols.padded_shape, cols.kernel):
         return _banded_weight_grad(dout, cols, weight_shape)
-    xp = cols.xp
+    xp = cols.padded()
     n, c = xp.shape[:2]
     nd = len(cols.kernel)
     mult = weight_shape[0] // c
@@ -799,7 +842,7 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups, ou
     dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
     if _use_stacked(c_out, c_in, kernel, (1,) * nd, dilation, groups):
         return _stacked_forward(region, np.ascontiguousarray(flipped.swapaxes(0, 1)), (1,) * nd, dilation, in_spatial, dx)
-    grid = _Columns(region, kernel, (1,) * nd, tuple(dilation), in_spatial, groups, cacheable=False)
+    grid = _Columns(region, ((0, 0),) * nd, kernel, (1,) * nd, tuple(dilation), in_spatial, groups, cacheable=False)
     per_sample = _per_sample(cig, cog * kk, math.prod(in_spatial))
     out_buf = None
     for start, stop, cols in grid.chunks():
@@ -955,18 +998,20 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
         xg = _grouped(x, groups)
         np.matmul(_pointwise_weight(weight, groups), xg, out=_grouped(out, groups))
         return out, _PointwiseColumns(xg)
-    xp = pad_constant(x, pads)
+    # the padded input lives in scratch: the cache keeps x (see _Columns)
+    xp = pad_constant(x, pads, buf=scratch("xpad", n * x.shape[1] * math.prod(
+        size + lo + hi for size, (lo, hi) in zip(x.shape[2:], pads)), x.dtype))
     if _use_band2d(x.shape[1], c_out, kernel, xp.shape[-1], out_spatial[-1], groups):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
         return _band2d_forward(xp, weight, stride, dilation, out_spatial, out)
-    cols = _Columns(xp, kernel, tuple(stride), tuple(dilation), out_spatial, groups)
+    cols = _Columns(x, tuple(pads), kernel, tuple(stride), tuple(dilation), out_spatial, groups)
     if _use_stacked(x.shape[1], c_out, kernel, stride, dilation, groups):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
         return _stacked_forward(xp, weight, stride, dilation, out_spatial, out), cols
     if cols.depthwise:
-        result = _depthwise_forward(cols.xp, weight, stride, dilation, out_spatial)
+        result = _depthwise_forward(xp, weight, stride, dilation, out_spatial)
         if out is None:
             return result, cols
         np.copyto(out, result)
@@ -976,7 +1021,7 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
         out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
     per_sample = _per_sample(w_mat.shape[1], w_mat.shape[2], math.prod(out_spatial))
     out_buf = None
-    for start, stop, chunk in cols.chunks():
+    for start, stop, chunk in cols.chunks(xp):
         if per_sample:
             np.matmul(w_mat[:, None], _chunk_samples(chunk, stop - start), out=_samples(out[start:stop], groups))
             continue
@@ -1013,8 +1058,8 @@ def _weight_grad(dout, cols, weight_shape, groups):
         return _band2d_weight_grad(dout, cols, weight_shape)
     if cols.depthwise:
         return _depthwise_weight_grad(dout, cols, weight_shape)
-    stacked = _use_stacked_weight_grad(cols.xp.shape[1], weight_shape[0], cols.kernel, cols.stride, cols.dilation, groups)
-    if stacked and _all_finite(cols.xp):
+    stacked = _use_stacked_weight_grad(cols.x.shape[1], weight_shape[0], cols.kernel, cols.stride, cols.dilation, groups)
+    if stacked and _all_finite(cols.x):
         return _stacked_weight_grad(dout, cols, weight_shape)
     dw = tmp = d_buf = None
     cog, ckg = weight_shape[0] // groups, math.prod(weight_shape[1:])
