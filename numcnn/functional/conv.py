@@ -655,13 +655,24 @@ def _banded_input_grad(dout, weight, padded_shape, stride, dilation):
 # l = h * Wp + w reads input l + i * dh * Wp + j * dw for kernel tap (i, j), so for each kernel
 # column j the kH taps are one overlapping strided view (N, C, kH, L), and one einsum per column
 # sums them with no temporaries.  The output comes out "wide" (rows of Wp, the extra columns
-# discarded).  Measured against the banded GEMMs, (16, 64, 32, 32) x (64, 1, 3, 3) on one core:
-# forward 4.40 -> 3.76 ms, weight gradient 3.80 -> 2.39 ms (notes/perf.md).
+# discarded).  Measured against the banded GEMMs, (32, 64, 32, 32) x (64, 1, 3, 3) on one core:
+# forward 9.16 -> 7.43 ms, weight gradient 10.54 -> 6.39 ms, dx 10.34 -> 7.57 (notes/perf.md).
+# But np.einsum holds the GIL: in a pass split over threads the parts would take turns (forward
+# 7.14 -> 12.11 ms on 2 threads), so split passes keep the banded GEMMs, which run in parallel.
 _FLAT_DEPTHWISE = True  # a switch for the tests
 
 
 def _use_flat_depthwise(c, weight_shape, stride) -> bool:
-    return _FLAT_DEPTHWISE and len(weight_shape) == 4 and weight_shape[0] == c and all(s == 1 for s in stride)
+    return (
+        _FLAT_DEPTHWISE
+        and len(weight_shape) == 4
+        and weight_shape[0] == c
+        and all(s == 1 for s in stride)
+        and (_FLAT_DEPTHWISE_IN_PARTS or not _threads.in_part())
+    )
+
+
+_FLAT_DEPTHWISE_IN_PARTS = False  # measured: 18.9 against 18.1-18.4 ms fwd+dw+dx on 2 threads
 
 
 def _flat_taps(xp, kernel, dilation, length):
@@ -681,7 +692,7 @@ def _flat_taps(xp, kernel, dilation, length):
 # Samples per chunk of the flat depthwise passes: about this many bytes of wide output, so that
 # the einsum's running sums stay in cache (whole batches of 32 x 64 x 32 x 32 were no faster
 # than the banded GEMMs).
-_FLAT_DEPTHWISE_CHUNK_BYTES = 1 << 20
+_FLAT_DEPTHWISE_CHUNK_BYTES = 1 << 18
 
 
 def _flat_depthwise_chunks(n, per_sample_bytes):
