@@ -374,13 +374,15 @@ def _stacked_forward(xp, weight, stride, dilation, out_spatial, out):
             cols = _slice_columns(xs, rest, stride, dilation, out_spatial, cols_buf)
             y = np.matmul(w_rows, cols, out=y_buf[: w_rows.shape[0] * cols.shape[1]].reshape(w_rows.shape[0], -1))
             y = y.reshape(len(js), c_out, stop - start, xs.shape[2], q)
-            for i, (_, t) in enumerate(js):
-                part = y[i][:, :, t : t + o0]
-                if first:
-                    np.copyto(dest, part)
-                    first = False
-                else:
-                    np.add(dest, part, out=dest)
+            parts = [y[i][:, :, t : t + o0] for i, (_, t) in enumerate(js)]
+            if first and len(parts) > 1:
+                np.add(parts[0], parts[1], out=dest)  # the first two in one pass over dest
+                parts = parts[2:]
+            elif first:
+                np.copyto(dest, parts.pop(0))
+            first = False
+            for part in parts:
+                np.add(dest, part, out=dest)
     return out
 
 
