@@ -27,6 +27,31 @@ def test_same_name_reuses_memory_other_names_and_threads_do_not():
     _scratch.clear()
 
 
+def test_clear_scratch_drops_every_threads_buffers():
+    import numcnn
+
+    mine = _scratch.scratch("a", 100, np.float32)
+    other = []
+    thread = threading.Thread(target=lambda: other.append(_scratch.scratch("a", 100, np.float32)))
+    thread.start()
+    thread.join()
+    numcnn.clear_scratch()
+    assert not any(_scratch._stores)  # every thread's store is empty
+    assert not np.shares_memory(mine, _scratch.scratch("a", 100, np.float32))
+
+
+def test_a_finished_threads_buffers_are_freed():
+    import gc
+
+    thread = threading.Thread(target=lambda: _scratch.scratch("a", 1 << 16, np.float32))
+    before = len(_scratch._stores)
+    thread.start()
+    thread.join()
+    del thread
+    gc.collect()
+    assert len(_scratch._stores) <= before
+
+
 def test_requests_past_the_cap_are_not_kept(monkeypatch):
     _scratch.clear()
     monkeypatch.setattr(_scratch, "_MAX_BYTES", 4096)

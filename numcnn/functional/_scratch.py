@@ -12,6 +12,7 @@ leaves the pass that took it, and is kept for the next call; a thread keeps at m
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -19,8 +20,18 @@ __all__ = ["scratch", "clear"]
 
 _MAX_BYTES = 64 << 20
 _local = threading.local()
-_stores: list[dict] = []  # every thread's store, for clear()
 _lock = threading.Lock()
+
+
+class _Store(dict):
+    """One thread's buffers by name: a dict that a WeakSet can hold (by identity)."""
+
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
+
+
+# every live thread's store, for clear(); a finished thread's store goes with its thread-local
+_stores: weakref.WeakSet = weakref.WeakSet()
 
 
 def scratch(name: str, size: int, dtype) -> np.ndarray:
@@ -33,9 +44,9 @@ def scratch(name: str, size: int, dtype) -> np.ndarray:
     nbytes = size * dtype.itemsize
     store = getattr(_local, "store", None)
     if store is None:
-        store = _local.store = {}
+        store = _local.store = _Store()
         with _lock:
-            _stores.append(store)
+            _stores.add(store)
     buf = store.get(name)
     if buf is None or buf.nbytes < nbytes:
         kept = sum(b.nbytes for key, b in store.items() if key != name)
@@ -51,5 +62,5 @@ def clear() -> None:
     """Drop every thread's scratch buffers (while no pass is running), e.g. before measuring a
     pass's peak memory, which then includes its scratch."""
     with _lock:
-        for store in _stores:
+        for store in list(_stores):
             store.clear()
