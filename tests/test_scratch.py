@@ -84,3 +84,50 @@ def test_results_do_not_alias_scratch(forward, backward, x_shape, w_shape, paddi
             first = [(a, a.copy()) for a in (out, dx, dw)]
     for live, saved in first:
         np.testing.assert_array_equal(live, saved)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_single_plane_gradients_do_not_alias_scratch(stride):
+    """N = C = 1 with padding along one axis: the unpadded region of the padded gradient is
+    itself contiguous, so it must be copied out, not returned as a view of scratch."""
+    rng = np.random.default_rng(1)
+    first = None
+    for _ in range(2):
+        x, w = rng.standard_normal((1, 1, 9, 40)), rng.standard_normal((3, 1, 3, 3))  # wide: not banded
+        out, cache = conv2d_forward(x, w, stride=stride, padding=(1, 0))
+        dx, dw, _ = conv2d_backward(np.cos(out), cache)
+        if first is None:
+            first = (dx, dx.copy())
+    np.testing.assert_array_equal(*first)
+
+
+def test_banded_rows_kept_in_the_cache_are_not_scratch(monkeypatch):
+    """The banded 2-D path keeps its kernel-row windows for the backward; with one channel and a
+    1 x k kernel they are a contiguous block of the (scratch) padded input, so they must be a copy."""
+    from numcnn.functional import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "_BAND2D_MAX_WASTE", 1 << 30)
+    monkeypatch.setattr(conv_module, "_BAND2D_MAX_COST", 1 << 60)
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 1, 5, 6)), rng.standard_normal((4, 1, 1, 3))
+    out, cache = conv2d_forward(x, w, padding=(0, 1))
+    assert isinstance(cache.cols, conv_module._BandColumns)
+    dout = np.cos(out)
+    want = conv2d_backward(dout, cache)
+    conv2d_forward(rng.standard_normal(x.shape), w, padding=(0, 1))  # reuses this thread's scratch
+    for got, expected in zip(conv2d_backward(dout, cache)[:2], want[:2]):
+        np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((1, 3, 5, 5), (4, 3, 1, 1)), ((2, 1, 6, 6), (3, 1, 1, 1))])
+def test_kept_columns_are_not_scratch(x_shape, w_shape):
+    """A padded 1x1 conv of one sample (or one channel): its im2col is a plain view of the padded
+    input, which lives in scratch; the columns kept for the backward must be a copy."""
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out, cache = conv2d_forward(x, w, padding=1)
+    dout = np.cos(out)
+    want = conv2d_backward(dout, cache)
+    conv2d_forward(rng.standard_normal(x_shape), w, padding=1)  # reuses this thread's scratch
+    for got, expected in zip(conv2d_backward(dout, cache)[:2], want[:2]):
+        np.testing.assert_array_equal(got, expected)

@@ -187,7 +187,7 @@ def unpad(a: np.ndarray, pads) -> np.ndarray:
     if not any(lo or hi for lo, hi in pads):
         return a
     region = (slice(None), slice(None)) + tuple(slice(lo, n - hi) for n, (lo, hi) in zip(a.shape[2:], pads))
-    return np.ascontiguousarray(a[region])
+    return a[region].copy()  # a copy even when the region is contiguous (``a`` may be scratch)
 
 
 def kernel_offsets(kernel) -> list[tuple[int, ...]]:

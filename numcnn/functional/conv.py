@@ -256,8 +256,11 @@ class _Columns:
         if self.cacheable and total <= _CACHE_BYTES:
             # kept whole, but still handed out in chunks (views) so the GEMM outputs stay small
             if "cols" not in self._kept:
-                cols = im2col(self.padded() if xp is None else xp, self.kernel, self.stride, self.dilation,
-                              self.out_spatial)
+                # into a new array: for some shapes (a 1x1 kernel, one sample) im2col is a mere
+                # view, and the padded input is scratch
+                cols = np.empty((c,) + self.kernel + (n,) + self.out_spatial, dtype=self.x.dtype)
+                im2col(self.padded() if xp is None else xp, self.kernel, self.stride, self.dilation,
+                       self.out_spatial, out=cols)
                 self._kept["cols"] = cols.reshape(self.groups, ck // self.groups, n, positions)
             full = self._kept["cols"]
             for start, stop in chunks:
@@ -520,7 +523,8 @@ def _band2d_forward(xp, weight, stride, dilation, out_spatial, out):
     windows = as_strided(
         xp, (n, ho, c_in, kh, wp), (st[0], st[2] * stride[0], st[1], st[2] * dilation[0], st[3]), writeable=False
     )
-    rows = np.ascontiguousarray(windows).reshape(n * ho, c_in * kh * wp)
+    # a copy even when the windows happen to be contiguous (one channel, kH = 1): xp is scratch
+    rows = np.array(windows, order="C").reshape(n * ho, c_in * kh * wp)
     band = _band2d_matrix(weight, wp, wo, stride[1], dilation[1])
     prod = rows @ band  # (N * H_out, C_out * W_out)
     np.copyto(out, prod.reshape(n, ho, c_out, wo).transpose(0, 2, 1, 3))
