@@ -6,8 +6,18 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from numcnn.functional import _scratch, conv2d_backward, conv2d_forward, conv3d_backward, conv3d_forward
+from numcnn.functional import (
+    _scratch,
+    conv1d_backward,
+    conv1d_forward,
+    conv2d_backward,
+    conv2d_forward,
+    conv3d_backward,
+    conv3d_forward,
+)
 
 
 def test_same_name_reuses_memory_other_names_and_threads_do_not():
@@ -131,3 +141,45 @@ def test_kept_columns_are_not_scratch(x_shape, w_shape):
     conv2d_forward(rng.standard_normal(x_shape), w, padding=1)  # reuses this thread's scratch
     for got, expected in zip(conv2d_backward(dout, cache)[:2], want[:2]):
         np.testing.assert_array_equal(got, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    nd=st.integers(1, 3),
+    n=st.integers(1, 3),
+    c_in=st.sampled_from([1, 2, 3, 40]),
+    c_out=st.sampled_from([1, 3, 48]),
+    kernel=st.lists(st.integers(1, 3), min_size=3, max_size=3),
+    stride=st.integers(1, 2),
+    pad=st.lists(st.integers(0, 2), min_size=3, max_size=3),
+    depthwise=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_a_pass_in_between_changes_no_result(nd, n, c_in, c_out, kernel, stride, pad, depthwise, seed):
+    """Forward A, then a forward of other data on the same thread (reusing every scratch buffer),
+    then A's backward: the same gradients as without the pass in between, and A's output and
+    gradients unchanged by a later pass."""
+    forward, backward = {1: (conv1d_forward, conv1d_backward), 2: (conv2d_forward, conv2d_backward),
+                         3: (conv3d_forward, conv3d_backward)}[nd]
+    groups = c_in if depthwise else 1
+    c_out = c_in if depthwise else c_out
+    kernel, pad = tuple(kernel[:nd]), tuple(pad[:nd])
+    rng = np.random.default_rng(seed)
+    spatial = tuple(k + 2 + int(rng.integers(0, 4)) for k in kernel)
+    x = rng.standard_normal((n, c_in) + spatial)
+    w = rng.standard_normal((c_out, c_in // groups) + kernel)
+    options = dict(stride=stride, padding=pad, groups=groups)
+    out, cache = forward(x, w, **options)
+    dout = rng.standard_normal(out.shape)
+    _, clean_cache = forward(x.copy(), w, **options)
+    want = backward(dout, clean_cache)
+    saved_out = out.copy()
+    forward(rng.standard_normal(x.shape), w, **options)  # overwrites this thread's scratch
+    got = backward(dout, cache)
+    saved_got = [g.copy() for g in got[:2]]
+    forward(rng.standard_normal(x.shape), w, **options)
+    backward(rng.standard_normal(out.shape), cache)
+    np.testing.assert_array_equal(out, saved_out)
+    for g, saved, e in zip(got[:2], saved_got, want[:2]):
+        np.testing.assert_array_equal(saved, e)
+        np.testing.assert_array_equal(g, saved)
