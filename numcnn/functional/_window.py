@@ -181,13 +181,17 @@ def pad_constant(x: np.ndarray, pads, value=0, buf=None) -> np.ndarray:
     return out
 
 
-def unpad(a: np.ndarray, pads) -> np.ndarray:
+def unpad(a: np.ndarray, pads, out: np.ndarray | None = None) -> np.ndarray:
     """The unpadded region of a padded (gradient) array: ``pads`` (before, after) per spatial
-    dimension removed; ``a`` itself when there is nothing to remove, else a C-contiguous copy."""
+    dimension removed.  Copied into ``out`` when given; else ``a`` itself when there is nothing
+    to remove, or a C-contiguous copy."""
+    region = a[(slice(None), slice(None)) + tuple(slice(lo, n - hi) for n, (lo, hi) in zip(a.shape[2:], pads))]
+    if out is not None:
+        np.copyto(out, region)
+        return out
     if not any(lo or hi for lo, hi in pads):
         return a
-    region = (slice(None), slice(None)) + tuple(slice(lo, n - hi) for n, (lo, hi) in zip(a.shape[2:], pads))
-    return a[region].copy()  # a copy even when the region is contiguous (``a`` may be scratch)
+    return region.copy()  # a copy even when the region is contiguous (``a`` may be scratch)
 
 
 def kernel_offsets(kernel) -> list[tuple[int, ...]]:

@@ -205,6 +205,13 @@ def _from_gemm_layout(dest, mat):
     np.copyto(dest.reshape(nb, c, -1), mat.reshape(c, nb, -1).swapaxes(0, 1))
 
 
+def _pad_into_scratch(a, pads, name):
+    """:func:`pad_constant` of ``a`` into this thread's scratch buffer ``name`` (``a`` itself when
+    there is nothing to pad): valid until the next use of ``name`` on this thread."""
+    size = a.shape[0] * a.shape[1] * math.prod(n + lo + hi for n, (lo, hi) in zip(a.shape[2:], pads))
+    return pad_constant(a, pads, buf=scratch(name, size, a.dtype))
+
+
 @dataclass(frozen=True)
 class _Columns:
     """The opaque ``cols`` of :func:`conv_nd`: the input, its padding and the window geometry.
@@ -239,9 +246,7 @@ class _Columns:
     def padded(self, start=0, stop=None):
         """The padded samples ``start:stop``, in this thread's scratch: valid until the next
         padding on this thread, so never keep it past the pass."""
-        x = self.x[start:stop]
-        size = x.shape[0] * math.prod(self.padded_shape[1:])
-        return pad_constant(x, self.pads, buf=scratch("xpad", size, x.dtype))
+        return _pad_into_scratch(self.x[start:stop], self.pads, "xpad")
 
     def chunks(self, xp=None):
         """Yield ``(start, stop, cols)``: cols (groups, CK/groups, (stop - start) * P); read only.
@@ -855,8 +860,7 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups, ou
     kernel = tuple(weight.shape[2:])
     in_spatial = tuple(x_shape[2:])
     spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
-    buf = scratch("pad", n * c_out * math.prod(o + 2 * sp for o, sp in zip(dout.shape[2:], spans)), dout.dtype)
-    dpad = pad_constant(dout, tuple((sp, sp) for sp in spans), buf=buf)
+    dpad = _pad_into_scratch(dout, tuple((sp, sp) for sp in spans), "pad")
     region = dpad[(slice(None), slice(None)) + tuple(
         slice(lo, lo + size + sp) for (lo, _), size, sp in zip(pads, in_spatial, spans)
     )]
@@ -1025,14 +1029,12 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
         xg = _grouped(x, groups)
         np.matmul(_pointwise_weight(weight, groups), xg, out=_grouped(out, groups))
         return out, _PointwiseColumns(xg)
-    # the padded input lives in scratch: the cache keeps x (see _Columns)
-    xp = pad_constant(x, pads, buf=scratch("xpad", n * x.shape[1] * math.prod(
-        size + lo + hi for size, (lo, hi) in zip(x.shape[2:], pads)), x.dtype))
+    cols = _Columns(x, tuple(pads), kernel, tuple(stride), tuple(dilation), out_spatial, groups)
+    xp = cols.padded()  # in scratch: the cache keeps x (see _Columns)
     if _use_band2d(x.shape[1], c_out, kernel, xp.shape[-1], out_spatial[-1], groups):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
         return _band2d_forward(xp, weight, stride, dilation, out_spatial, out)
-    cols = _Columns(x, tuple(pads), kernel, tuple(stride), tuple(dilation), out_spatial, groups)
     if _use_stacked(x.shape[1], c_out, kernel, stride, dilation, groups):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
@@ -1137,23 +1139,20 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
         np.matmul(_pointwise_weight(weight, groups).swapaxes(-1, -2), _grouped(dout, groups), out=_grouped(dx, groups))
         return dx
     if _use_band2d(c_in, c_out, kernel, padded_shape[-1], out_spatial[-1], groups):
-        return _unpadded(_band2d_input_grad(dout, weight, padded_shape, stride, dilation), pads, out)
+        return unpad(_band2d_input_grad(dout, weight, padded_shape, stride, dilation), pads, out)
     if _is_depthwise(c_in, groups) and c_out == c_in and nd == 2 and all(s == 1 for s in stride):
         # stride-1 depthwise (multiplier 1): dx is the depthwise correlation of the padded dout
         # with the flipped kernel, one banded forward pass with no scatter-adds
         spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+        flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
         if _use_flat_depthwise(c_in, weight.shape, stride) and all(lo <= sp and hi <= sp for (lo, hi), sp in zip(pads, spans)):
-            dpad = pad_constant(dout, tuple((sp - lo, sp - hi) for (lo, hi), sp in zip(pads, spans)),
-                                buf=scratch("pad", n * c_in * math.prod(o + 2 * sp for o, sp in zip(out_spatial, spans)), dout.dtype))
-            flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
+            dpad = _pad_into_scratch(dout, tuple((sp - lo, sp - hi) for (lo, hi), sp in zip(pads, spans)), "pad")
             return _depthwise_flat_forward(dpad, flipped, dilation, tuple(x_shape[2:]), out)
-        padded_size = n * c_in * math.prod(o + 2 * sp for o, sp in zip(out_spatial, spans))
-        dpad = pad_constant(dout, tuple((sp, sp) for sp in spans), buf=scratch("pad", padded_size, dout.dtype))
+        dpad = _pad_into_scratch(dout, tuple((sp, sp) for sp in spans), "pad")
         region = dpad[(slice(None), slice(None)) + tuple(
             slice(lo, lo + size + sp) for (lo, _), size, sp in zip(pads, x_shape[2:], spans)
         )]
         if _use_banded(region.shape, kernel):
-            flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
             return _banded_forward(region, flipped, (1, 1), dilation, tuple(x_shape[2:]), out)
     if _is_depthwise(c_in, groups):
         dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)
@@ -1184,7 +1183,7 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
                 np.matmul(w_t, d_mat, out=dcols)
             dcols = dcols.reshape((c_in,) + kernel + (stop - start,) + out_spatial)
             col2im_add(dxp[start:stop], dcols, kernel, stride, dilation, out_spatial)
-    return _unpadded(dxp, pads, out)
+    return unpad(dxp, pads, out)
 
 
 def _into(out, result):
@@ -1197,20 +1196,12 @@ def _into(out, result):
 
 def _padded_grad_buffer(padded_shape, dtype, pads, out):
     """A zeroed array for the padded input's gradient: scratch when only its unpadded region
-    leaves the pass (copied into ``out`` or by :func:`unpad`), a new array when it is returned."""
+    leaves the pass (copied out by :func:`unpad`), a new array when it is returned."""
     if out is None and not any(lo or hi for lo, hi in pads):
         return np.zeros(padded_shape, dtype=dtype)
     dxp = scratch("dx", math.prod(padded_shape), dtype).reshape(padded_shape)
     dxp[...] = 0
     return dxp
-
-
-def _unpadded(dxp, pads, out):
-    """The unpadded region of ``dxp``: copied into ``out`` when given, else :func:`unpad`."""
-    if out is None:
-        return unpad(dxp, pads)
-    np.copyto(out, dxp[(slice(None), slice(None)) + tuple(slice(lo, size - hi) for size, (lo, hi) in zip(dxp.shape[2:], pads))])
-    return out
 
 
 def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd, padding_mode="zeros"):
