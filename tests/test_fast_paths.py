@@ -90,13 +90,20 @@ def check_conv(x, w, stride, pad, dilation, groups):
     nd = x.ndim - 2
     forward, backward = CONV[nd]
     s, p, d = (stride,) * nd, (pad,) * nd, (dilation,) * nd
-    out, cache = forward(x, w, None, stride, pad, dilation, groups)
+    # with a bias: every path adds it where it writes its result (a copy, a GEMM's ones row)
+    b = np.random.default_rng(1).standard_normal(w.shape[0]).astype(x.dtype)
+    out, cache = forward(x, w, b, stride, pad, dilation, groups)
     dout = np.random.default_rng(0).standard_normal(out.shape).astype(x.dtype)
     dx, dw, db = backward(dout, cache)
     x64, w64, d64 = (a.astype(np.float64) for a in (x, w, dout))
     want_out, want_dx, want_dw = direct_conv(x64, w64, s, p, d, groups, d64)
-    assert out.dtype == dx.dtype == dw.dtype == x.dtype and db is None
+    b64 = b.astype(np.float64).reshape((-1,) + (1,) * nd)
+    want_out += b64
+    reduce_axes = (0,) + tuple(range(2, 2 + nd))
+    want_db = d64.sum(axis=reduce_axes)
+    assert out.dtype == dx.dtype == dw.dtype == db.dtype == x.dtype
     if x.dtype == np.float64:
+        np.testing.assert_allclose(db, want_db, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(dw, want_dw, rtol=1e-12, atol=1e-12)
@@ -105,10 +112,13 @@ def check_conv(x, w, stride, pad, dilation, groups):
     kk = math.prod(w.shape[2:])
     abs_out, abs_dx, abs_dw = direct_conv(np.abs(x64), np.abs(w64), s, p, d, groups, np.abs(d64))
     u = 2.0**-24
+    positions = x.shape[0] * math.prod(out.shape[2:])
     for got, want, bound, m in (
-        (out, want_out, abs_out, w.shape[1] * kk),
+        # the bias is one more term of each output's sum (added after it, or in the GEMM)
+        (out, want_out, abs_out + np.abs(b64), w.shape[1] * kk + 1),
         (dx, want_dx, abs_dx, w.shape[0] // groups * kk),
-        (dw, want_dw, abs_dw, x.shape[0] * math.prod(out.shape[2:])),
+        (dw, want_dw, abs_dw, positions),
+        (db, want_db, np.abs(d64).sum(axis=reduce_axes), positions),
     ):
         gamma = m * u / (1 - m * u)
         assert np.all(np.abs(got - want) <= 2 * gamma * bound + 1e-30)

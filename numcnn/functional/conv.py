@@ -199,10 +199,26 @@ def _to_gemm_layout(a, groups, buf):
     return view.reshape(groups, c // groups, -1)
 
 
-def _from_gemm_layout(dest, mat):
-    """Copy ``mat`` (groups, C/groups, nb * P) into ``dest`` (nb, C, *spatial)."""
+def _from_gemm_layout(dest, mat, bias=None):
+    """Copy ``mat`` (groups, C/groups, nb * P) into ``dest`` (nb, C, *spatial), plus ``bias``."""
     nb, c = dest.shape[:2]
-    np.copyto(dest.reshape(nb, c, -1), mat.reshape(c, nb, -1).swapaxes(0, 1))
+    _copy_plus_bias(dest.reshape(nb, c, -1), mat.reshape(c, nb, -1).swapaxes(0, 1), bias)
+
+
+def _copy_plus_bias(dest, src, bias):
+    """``dest[...] = src``, plus ``bias`` (C,) along axis 1 when given: one pass either way (the
+    bias rides on a copy the pass makes anyway, on the part's own thread)."""
+    if bias is None:
+        np.copyto(dest, src)
+    else:
+        np.add(src, bias.reshape((-1,) + (1,) * (dest.ndim - 2)), out=dest)
+
+
+def _add_bias(out, bias):
+    """``out += bias`` along axis 1 (nothing when ``bias`` is None); returns ``out``."""
+    if bias is not None:
+        out += bias.reshape((-1,) + (1,) * (out.ndim - 2))
+    return out
 
 
 def _pad_into_scratch(a, pads, name):
@@ -357,7 +373,7 @@ def _stacked_rows(weight, js):
     return np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(len(js) * c_out, -1)
 
 
-def _stacked_forward(xp, weight, stride, dilation, out_spatial, out):
+def _stacked_forward(xp, weight, stride, dilation, out_spatial, out, bias=None):
     """Convolution of the padded ``xp`` into ``out`` by stacked GEMMs (see above); groups 1.
 
     For each residue class, Y[j] = W[:, :, j] @ cols holds every class slice's contribution
@@ -391,6 +407,7 @@ def _stacked_forward(xp, weight, stride, dilation, out_spatial, out):
             first = False
             for part in parts:
                 np.add(dest, part, out=dest)
+        _add_bias(out[start:stop], bias)
     return out
 
 
@@ -520,7 +537,7 @@ def _band2d_matrix(weight, padded_w, out_w, stride_w, dil_w):
     return band.reshape(c_in * kh * padded_w, c_out * out_w)
 
 
-def _band2d_forward(xp, weight, stride, dilation, out_spatial, out):
+def _band2d_forward(xp, weight, stride, dilation, out_spatial, out, bias=None):
     n, c_in, _, wp = xp.shape
     c_out, _, kh, _ = weight.shape
     ho, wo = out_spatial
@@ -532,7 +549,7 @@ def _band2d_forward(xp, weight, stride, dilation, out_spatial, out):
     rows = np.array(windows, order="C").reshape(n * ho, c_in * kh * wp)
     band = _band2d_matrix(weight, wp, wo, stride[1], dilation[1])
     prod = rows @ band  # (N * H_out, C_out * W_out)
-    np.copyto(out, prod.reshape(n, ho, c_out, wo).transpose(0, 2, 1, 3))
+    _copy_plus_bias(out, prod.reshape(n, ho, c_out, wo).transpose(0, 2, 1, 3), bias)
     return out, _BandColumns(rows, band, wp, tuple(stride), tuple(dilation), tuple(out_spatial))
 
 
@@ -587,15 +604,18 @@ def _use_banded(xp_shape, kernel) -> bool:
     return len(kernel) == 2 and xp_shape[-1] <= _BANDED_MAX_WIDTH
 
 
-def _row_windows(xp, kh, stride_h, dil_h, out_h):
+def _row_windows(xp, kh, stride_h, dil_h, out_h, ones=False):
     """(C, 1, N * H_out, kH * Wp) copy, in scratch: row (n, ho) holds the kH padded input rows
-    output row ho sees."""
+    output row ho sees.  With ``ones``, each row ends in an extra 1 (for a bias row in the band)."""
     n, c, _, wp = xp.shape
     s = xp.strides
     view = as_strided(xp, (c, n, out_h, kh, wp), (s[1], s[0], s[2] * stride_h, s[2] * dil_h, s[3]), writeable=False)
-    rows = scratch("im2col", view.size, xp.dtype).reshape(view.shape)
-    np.copyto(rows, view)
-    return rows.reshape(c, 1, n * out_h, kh * wp)
+    width = kh * wp + ones
+    rows = scratch("im2col", c * n * out_h * width, xp.dtype).reshape(c, n, out_h, width)
+    np.copyto(rows[..., : kh * wp].reshape(view.shape), view)
+    if ones:
+        rows[..., -1] = 1
+    return rows.reshape(c, 1, n * out_h, width)
 
 
 def _band_matrix(weight, c, padded_w, out_w, stride_w, dil_w):
@@ -619,18 +639,22 @@ def _dout_by_channel(dout, c):
     return buf.reshape(c, d.shape[1], n * ho, wo)
 
 
-def _banded_forward(xp, weight, stride, dilation, out_spatial, out=None):
+def _banded_forward(xp, weight, stride, dilation, out_spatial, out=None, bias=None):
     """Depthwise 2-D conv as one small GEMM per channel: rows of kH input rows times a band matrix.
 
     Each channel's output rows are ``row_windows @ band``: the window's horizontal taps live in
     the (Wp x W_out) band, the vertical ones in the kH rows laid side by side.  BLAS does the
-    multiply-adds (for the 9 shifted-slice passes NumPy would make 18 passes over the data).
+    multiply-adds (for the 9 shifted-slice passes NumPy would make 18 passes over the data), and
+    the bias too: a column of ones in the rows times a bias row in the band.
     """
     n, c, _, wp = xp.shape
     ho, wo = out_spatial
-    rows = _row_windows(xp, weight.shape[2], stride[0], dilation[0], ho)
+    rows = _row_windows(xp, weight.shape[2], stride[0], dilation[0], ho, ones=bias is not None)
     band = _band_matrix(weight, c, wp, wo, stride[1], dilation[1])
     mult = band.shape[1]
+    if bias is not None:
+        bias_row = np.broadcast_to(bias.reshape(c, mult, 1, 1), (c, mult, 1, wo)).astype(band.dtype)
+        band = np.concatenate([band, bias_row], axis=2)
     if out is None:
         out = np.empty((n, c * mult, ho, wo), dtype=xp.dtype)
     # one (Ho x kH*Wp) @ (kH*Wp x Wo) GEMM per (channel, sample), written straight into NCHW:
@@ -720,7 +744,7 @@ def _flat_depthwise_chunks(n, per_sample_bytes):
     return [(start, min(n, start + step)) for start in range(0, n, step)]
 
 
-def _depthwise_flat_forward(xp, weight, dilation, out_spatial, out=None):
+def _depthwise_flat_forward(xp, weight, dilation, out_spatial, out=None, bias=None):
     """Stride-1 depthwise (multiplier 1) convolution of the padded ``xp`` by flat taps."""
     n, c, _, wp = xp.shape
     kh, kw = weight.shape[2:]
@@ -743,7 +767,7 @@ def _depthwise_flat_forward(xp, weight, dilation, out_spatial, out=None):
             else:
                 np.einsum("ci,ncil->ncl", w[:, :, j], taps, out=tmp)
                 np.add(wide[:, :, :length], tmp, out=wide[:, :, :length])
-        np.copyto(out[start:stop], wide.reshape(m, c, ho, wp)[:, :, :, :wo])
+        _copy_plus_bias(out[start:stop], wide.reshape(m, c, ho, wp)[:, :, :, :wo], bias)
     return out
 
 
@@ -768,16 +792,16 @@ def _depthwise_flat_weight_grad(dout, cols: _Columns, weight_shape):
     return dw
 
 
-def _depthwise_forward(xp, weight, stride, dilation, out_spatial, out=None):
-    """out[n, c*m + j] = sum_k weight[c*m + j, 0, k] * xp[n, c, window_k]; no im2col.
+def _depthwise_forward(xp, weight, stride, dilation, out_spatial, out=None, bias=None):
+    """out[n, c*m + j] = sum_k weight[c*m + j, 0, k] * xp[n, c, window_k] (+ bias); no im2col.
 
     (An im2col would be prod(kernel) times the input, for one matrix-vector product per channel.)
     Into ``out`` when given.
     """
     if _use_flat_depthwise(xp.shape[1], weight.shape, stride):
-        return _depthwise_flat_forward(xp, weight, dilation, out_spatial, out)
+        return _depthwise_flat_forward(xp, weight, dilation, out_spatial, out, bias)
     if _use_banded(xp.shape, weight.shape[2:]):
-        return _banded_forward(xp, weight, stride, dilation, out_spatial, out)
+        return _banded_forward(xp, weight, stride, dilation, out_spatial, out, bias)
     n, c = xp.shape[:2]
     kernel = weight.shape[2:]
     nd = len(kernel)
@@ -794,7 +818,7 @@ def _depthwise_forward(xp, weight, stride, dilation, out_spatial, out=None):
         else:
             np.multiply(v, w[:, :, j].reshape(bshape), out=tmp)
             out += tmp
-    return out.reshape((n, c * mult) + tuple(out_spatial))
+    return _add_bias(out.reshape((n, c * mult) + tuple(out_spatial)), bias)
 
 
 def _depthwise_weight_grad(dout, cols: _Columns, weight_shape):
@@ -993,8 +1017,8 @@ class _PartColumns:
     parts: dict  # (start, stop) -> _Columns
 
 
-def conv_nd(x, weight, stride, pads, dilation, groups):
-    """Convolution without bias of an unpadded ``x``: returns ``(out, cols)``.
+def conv_nd(x, weight, stride, pads, dilation, groups, bias=None):
+    """Convolution of an unpadded ``x``, plus ``bias`` when given: returns ``(out, cols)``.
 
     ``cols`` is opaque (a ``_Columns``, or a ``_PartColumns`` when the batch ran in parts on
     several threads): only :func:`conv_nd_weight_grad` reads it.  It holds the padded input, from
@@ -1006,18 +1030,21 @@ def conv_nd(x, weight, stride, pads, dilation, groups):
     work = _work(n, c_out, out_spatial, weight, groups)
     ranges = _threads.parts(n, work, _PARALLEL_MIN_MACS, uses_blas=True)
     if len(ranges) == 1:
-        return _conv_nd(x, weight, stride, pads, dilation, groups)
+        return _conv_nd(x, weight, stride, pads, dilation, groups, bias=bias)
     out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
 
     def part(start, stop):
-        return _conv_nd(x[start:stop], weight, stride, pads, dilation, groups, out=out[start:stop])[1]
+        return _conv_nd(x[start:stop], weight, stride, pads, dilation, groups, out=out[start:stop], bias=bias)[1]
 
     cols = _threads.run(part, ranges, uses_blas=True)
     return out, _PartColumns(dict(zip(ranges, cols)))
 
 
-def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
-    """:func:`conv_nd` on the calling thread, into ``out`` when given."""
+def _conv_nd(x, weight, stride, pads, dilation, groups, out=None, bias=None):
+    """:func:`conv_nd` on the calling thread, into ``out`` when given.
+
+    The bias is added where each path writes its result (or right after), so that it costs no
+    pass of its own over ``out`` and, in a split pass, runs on the part's thread."""
     nd = x.ndim - 2
     n = x.shape[0]
     c_out = weight.shape[0]
@@ -1028,19 +1055,19 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
         xg = _grouped(x, groups)
         np.matmul(_pointwise_weight(weight, groups), xg, out=_grouped(out, groups))
-        return out, _PointwiseColumns(xg)
+        return _add_bias(out, bias), _PointwiseColumns(xg)
     cols = _Columns(x, tuple(pads), kernel, tuple(stride), tuple(dilation), out_spatial, groups)
     xp = cols.padded()  # in scratch: the cache keeps x (see _Columns)
     if _use_band2d(x.shape[1], c_out, kernel, xp.shape[-1], out_spatial[-1], groups):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
-        return _band2d_forward(xp, weight, stride, dilation, out_spatial, out)
+        return _band2d_forward(xp, weight, stride, dilation, out_spatial, out, bias)
     if _use_stacked(x.shape[1], c_out, kernel, stride, dilation, groups):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
-        return _stacked_forward(xp, weight, stride, dilation, out_spatial, out), cols
+        return _stacked_forward(xp, weight, stride, dilation, out_spatial, out, bias), cols
     if cols.depthwise:
-        return _into(out, _depthwise_forward(xp, weight, stride, dilation, out_spatial, out)), cols
+        return _into(out, _depthwise_forward(xp, weight, stride, dilation, out_spatial, out, bias)), cols
     w_mat = weight.reshape(groups, c_out // groups, -1)
     if out is None:
         out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
@@ -1049,29 +1076,38 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None):
     for start, stop, chunk in cols.chunks(xp):
         if per_sample:
             np.matmul(w_mat[:, None], _chunk_samples(chunk, stop - start), out=_samples(out[start:stop], groups))
+            _add_bias(out[start:stop], bias)
             continue
         if out_buf is None:
             out_buf = scratch("gemm", groups * (c_out // groups) * chunk.shape[-1], x.dtype).reshape(groups, c_out // groups, -1)
         prod = np.matmul(w_mat, chunk, out=out_buf[:, :, : chunk.shape[-1]])
-        _from_gemm_layout(out[start:stop], prod)
+        _from_gemm_layout(out[start:stop], prod, bias)
     assert out.ndim == nd + 2
     return out, cols
 
 
-def conv_nd_weight_grad(dout, cols, weight_shape, groups):
-    """Gradient of the weight from ``dout`` (N, C_out, *out) and the forward's ``cols``."""
+def conv_nd_weight_grad(dout, cols, weight_shape, groups, bias=False):
+    """``(dw, db)``: the weight's gradient from ``dout`` (N, C_out, *out) and the forward's
+    ``cols``, and with ``bias`` the bias's (else None)."""
     if isinstance(cols, _PartColumns):
         # the same batch ranges as the forward, on the same threads; one partial sum per range
         partial = _threads.run(
-            lambda start, stop: _weight_grad(dout[start:stop], cols.parts[start, stop], weight_shape, groups),
+            lambda start, stop: _weight_and_bias_grad(dout[start:stop], cols.parts[start, stop], weight_shape, groups, bias),
             list(cols.parts),
             uses_blas=True,
         )
-        total = partial[0]
-        for dw in partial[1:]:
-            total += dw
-        return total
-    return _weight_grad(dout, cols, weight_shape, groups)
+        dw, db = partial[0]
+        for part_dw, part_db in partial[1:]:
+            dw += part_dw
+            if bias:
+                db += part_db
+        return dw, db
+    return _weight_and_bias_grad(dout, cols, weight_shape, groups, bias)
+
+
+def _weight_and_bias_grad(dout, cols, weight_shape, groups, bias):
+    dw = _weight_grad(dout, cols, weight_shape, groups)
+    return dw, (dout.sum(axis=(0,) + tuple(range(2, dout.ndim))) if bias else None)
 
 
 def _weight_grad(dout, cols, weight_shape, groups):
@@ -1215,9 +1251,7 @@ def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd, paddin
         # As torch.nn.Conv*d: pad explicitly with the mode, then convolve without padding.
         check_mode_pads(x.shape[2:], pads, padding_mode)
         x, mode_pads, pads = pad_mode(x, pads, padding_mode), pads, ((0, 0),) * nd
-    out, cols = conv_nd(x, weight, stride, pads, dilation, groups)
-    if bias is not None:
-        out += bias.reshape((1, -1) + (1,) * nd)
+    out, cols = conv_nd(x, weight, stride, pads, dilation, groups, bias)
     cache = ConvCache(
         x_shape=x.shape,
         weight=weight,
@@ -1238,8 +1272,8 @@ def _conv_backward(dout, cache: ConvCache, input_grad=True):
     check_cache(cache, ConvCache, "a conv forward")
     dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
     nd = len(cache.x_shape) - 2
-    db = dout.sum(axis=(0,) + tuple(range(2, 2 + nd))) if cache.has_bias else None
     if isinstance(cache.cols, _BandColumns):
+        db = dout.sum(axis=(0,) + tuple(range(2, 2 + nd))) if cache.has_bias else None
         # one dout layout and the forward's band matrix for both gradients
         d_rows = _dout_rows(dout)
         dw = _band2d_weight_grad(dout, cache.cols, cache.weight.shape, d_rows)
@@ -1249,7 +1283,8 @@ def _conv_backward(dout, cache: ConvCache, input_grad=True):
         dxp = _band2d_input_grad(dout, cache.weight, padded, cache.stride, cache.dilation, d_rows, cache.cols.band)
         dx = unpad(dxp, cache.pads)
     else:
-        dw = conv_nd_weight_grad(dout, cache.cols, cache.weight.shape, cache.groups)
+        # db beside dw, so that a split pass sums its own part of dout on its own thread
+        dw, db = conv_nd_weight_grad(dout, cache.cols, cache.weight.shape, cache.groups, cache.has_bias)
         if not input_grad:
             return None, dw, db
         dx = conv_nd_input_grad(

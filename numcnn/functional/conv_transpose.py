@@ -143,7 +143,7 @@ def _conv_transpose_backward(dout, cache: ConvTransposeCache, input_grad=True):
     if any(cache.crop):
         dout = dout[(slice(None), slice(None)) + tuple(slice(0, o - c) for o, c in zip(dout.shape[2:], cache.crop))]
     dx, cols = conv_nd(dout, cache.weight, cache.stride, cache.seam_pads, cache.dilation, cache.groups)
-    dw = conv_nd_weight_grad(cache.x, cols, cache.weight.shape, cache.groups)
+    dw, _ = conv_nd_weight_grad(cache.x, cols, cache.weight.shape, cache.groups)
     # dx comes with the columns dw needs, so input_grad=False saves nothing here but the result
     return (dx if input_grad else None), dw, db
 
