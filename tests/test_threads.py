@@ -39,6 +39,7 @@ def split_everything(monkeypatch):
     def apply(threads):
         numcnn.set_num_threads(threads)
         monkeypatch.setattr(conv_module, "_PARALLEL_MIN_MACS", 0)
+        monkeypatch.setattr(conv_module, "_PARALLEL_MIN_MACS_PER_SAMPLE", 0)
         monkeypatch.setattr(pool_module, "_PARALLEL_MIN_WORK", 0)
 
     yield apply
@@ -160,6 +161,25 @@ def test_parts_do_not_nest_and_small_work_stays_whole(monkeypatch):
     assert _threads.parts(7, 1e9, 0, uses_blas=False) == [(0, 3), (3, 7)]
     inner = _threads.run(lambda a, b: _threads.parts(8, 1e9, 0, uses_blas=False), [(0, 1), (1, 2)], uses_blas=False)
     assert inner == [[(0, 8)], [(0, 8)]]
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, stride, pad, groups, per_sample",
+    [
+        ((100, 3, 31, 31), (25, 3, 3, 3), 2, 1, 1, True),  # tiny per-sample GEMMs: one core when whole
+        ((64, 6, 12, 12), (16, 6, 5, 5), 1, 0, 1, False),  # banded 2-D: one GEMM over the batch
+        ((32, 64, 28, 28), (128, 64, 1, 1), 1, 0, 1, False),  # pointwise
+        ((32, 64, 32, 32), (64, 1, 3, 3), 1, 1, 64, False),  # depthwise
+        ((16, 32, 16, 16), (32, 32, 3, 3), 1, 1, 1, False),  # stacked GEMMs
+        ((16, 128, 16, 16), (128, 128, 3, 3), 1, 1, 1, False),  # chunk GEMMs on every BLAS thread
+    ],
+)
+def test_split_threshold_is_lower_where_a_whole_pass_uses_one_core(x_shape, w_shape, stride, pad, groups, per_sample):
+    nd = len(x_shape) - 2
+    out_spatial = tuple((n + 2 * pad - k) // stride + 1 for n, k in zip(x_shape[2:], w_shape[2:]))
+    weight = np.zeros(w_shape)
+    got = conv_module._min_split_work(x_shape, weight, (stride,) * nd, ((pad, pad),) * nd, (1,) * nd, out_spatial, groups)
+    assert got == (conv_module._PARALLEL_MIN_MACS_PER_SAMPLE if per_sample else conv_module._PARALLEL_MIN_MACS)
 
 
 def test_without_threadpoolctl_blas_passes_stay_whole(monkeypatch):

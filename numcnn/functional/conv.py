@@ -1001,6 +1001,11 @@ def _flat_chunks(n, per_sample_bytes):
 # Passes of at least this many multiply-adds split their batch over threads (numcnn._threads):
 # below it the hand-off costs more than the second core gives (LeNet's layers stay whole).
 _PARALLEL_MIN_MACS = 40e6
+# ... but from this many when the pass's GEMMs are one per sample: OpenBLAS runs such small
+# GEMMs on one thread, so a whole pass uses one core.  Measured fwd+bwd at 2 threads, whole vs
+# split: (100, 3, 31, 31) x (25, 3, 3, 3) s2 (17M) 4.8 vs 2.5 ms, (50, 3, 31, 31) (8.6M) 2.5
+# vs 2.1-2.2; (25, 3, 31, 31) (4.3M) 1.2 vs 1.3-1.5 and LeNet's conv1 (5.5M) 1.8 vs 2.3-2.4.
+_PARALLEL_MIN_MACS_PER_SAMPLE = 8e6
 
 
 def _work(n, c_out, out_spatial, weight, groups):
@@ -1008,6 +1013,21 @@ def _work(n, c_out, out_spatial, weight, groups):
     banded GEMMs, several times slower per multiply-add than a full GEMM)."""
     macs = n * c_out * math.prod(out_spatial) * math.prod(weight.shape[1:])
     return macs * 10 if _is_depthwise(weight.shape[1] * groups, groups) else macs
+
+
+def _min_split_work(x_shape, weight, stride, pads, dilation, out_spatial, groups):
+    """The :func:`_work` from which a pass splits its batch over threads."""
+    kernel = tuple(weight.shape[2:])
+    c_in, c_out = x_shape[1], weight.shape[0]
+    padded_w = x_shape[-1] + sum(pads[-1])
+    one_core = (
+        not _is_depthwise(c_in, groups)
+        and not _is_pointwise(kernel, stride, pads)
+        and not _use_band2d(c_in, c_out, kernel, padded_w, out_spatial[-1], groups)
+        and not _use_stacked(c_in, c_out, kernel, stride, dilation, groups)
+        and _per_sample(c_out // groups, math.prod(weight.shape[1:]), math.prod(out_spatial))
+    )
+    return _PARALLEL_MIN_MACS_PER_SAMPLE if one_core else _PARALLEL_MIN_MACS
 
 
 @dataclass(frozen=True)
@@ -1028,7 +1048,8 @@ def conv_nd(x, weight, stride, pads, dilation, groups, bias=None):
     n, c_out = x.shape[0], weight.shape[0]
     out_spatial = conv_output_shape(x.shape[2:], tuple(weight.shape[2:]), stride, dilation, pads)
     work = _work(n, c_out, out_spatial, weight, groups)
-    ranges = _threads.parts(n, work, _PARALLEL_MIN_MACS, uses_blas=True)
+    min_work = _min_split_work(x.shape, weight, stride, pads, dilation, out_spatial, groups)
+    ranges = _threads.parts(n, work, min_work, uses_blas=True)
     if len(ranges) == 1:
         return _conv_nd(x, weight, stride, pads, dilation, groups, bias=bias)
     out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
@@ -1149,7 +1170,8 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups):
     """
     n = x_shape[0]
     work = _work(n, weight.shape[0], dout.shape[2:], weight, groups)
-    ranges = _threads.parts(n, work, _PARALLEL_MIN_MACS, uses_blas=True)
+    min_work = _min_split_work(x_shape, weight, stride, pads, dilation, tuple(dout.shape[2:]), groups)
+    ranges = _threads.parts(n, work, min_work, uses_blas=True)
     if len(ranges) == 1:
         return _input_grad(dout, weight, x_shape, stride, pads, dilation, groups)
     dx = np.empty(x_shape, dtype=dout.dtype)
