@@ -416,6 +416,24 @@ def test_depthwise_paths_match_direct(force, path, nd, c, mult, k, stride, pad, 
     check_conv(x, w, stride, pad, dilation, groups=c)
 
 
+@pytest.mark.parametrize("kernel, dilation", [((4, 4), 1), ((2, 3), 1), ((4, 2), 2)])
+def test_banded_depthwise_with_uneven_same_padding_matches_shifted(force, kernel, dilation):
+    # 'same' with an even span pads one more after than before: the banded path's row copy and
+    # band take (before, after) pads, and dx reads dout cropped on one side, padded on the other
+    rng = np.random.default_rng(sum(kernel))
+    x = rng.standard_normal((2, 3, 9, 8))
+    w = rng.standard_normal((3, 1) + kernel)
+    b = rng.standard_normal(3)
+    dout = rng.standard_normal(x.shape)
+    results = {}
+    for path, width in (("banded", 1 << 30), ("shifted", 0)):
+        force(_FLAT_DEPTHWISE=False, _BANDED_MAX_WIDTH=width)
+        out, cache = conv2d_forward(x, w, b, padding="same", dilation=dilation, groups=3)
+        results[path] = (out,) + conv2d_backward(dout, cache)
+    for got, want in zip(results["banded"], results["shifted"]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 @settings(max_examples=25, deadline=None)
 @given(
     n=st.integers(1, 3),

@@ -604,30 +604,44 @@ def _use_banded(xp_shape, kernel) -> bool:
     return len(kernel) == 2 and xp_shape[-1] <= _BANDED_MAX_WIDTH
 
 
-def _row_windows(xp, kh, stride_h, dil_h, out_h, ones=False):
-    """(C, 1, N * H_out, kH * Wp) copy, in scratch: row (n, ho) holds the kH padded input rows
-    output row ho sees.  With ``ones``, each row ends in an extra 1 (for a bias row in the band)."""
-    n, c, _, wp = xp.shape
-    s = xp.strides
-    view = as_strided(xp, (c, n, out_h, kh, wp), (s[1], s[0], s[2] * stride_h, s[2] * dil_h, s[3]), writeable=False)
-    width = kh * wp + ones
-    rows = scratch("im2col", c * n * out_h * width, xp.dtype).reshape(c, n, out_h, width)
-    np.copyto(rows[..., : kh * wp].reshape(view.shape), view)
+def _row_windows(x, top, kh, stride_h, dil_h, out_h, ones=False):
+    """(C, 1, N * H_out, kH * W) copy, in scratch: row (n, ho) holds the kH input rows output row
+    ho sees, ho * s + i * d - top for kernel row i (zeros where that row is padding; ``top`` may
+    be negative, a crop).  ``x`` is not padded along W: the band matrix leaves out the taps that
+    fall on padding.  With ``ones``, each row ends in an extra 1 (for a bias row in the band)."""
+    n, c, h, w = x.shape
+    width = kh * w + ones
+    rows = scratch("im2col", c * n * out_h * width, x.dtype).reshape(c, n, out_h, width)
+    for i in range(kh):
+        shift = i * dil_h - top  # input row of output row 0
+        lo = min(out_h, max(0, -(shift // stride_h)))  # first output row whose input row is >= 0
+        hi = max(lo, min(out_h, (h - 1 - shift) // stride_h + 1))  # past the last one inside x
+        block = rows[:, :, :, i * w : (i + 1) * w]
+        if hi > lo:
+            first = lo * stride_h + shift
+            src = x[:, :, first : first + (hi - lo - 1) * stride_h + 1 : stride_h]
+            np.copyto(block[:, :, lo:hi], src.transpose(1, 0, 2, 3))
+        block[:, :, :lo] = 0
+        block[:, :, hi:] = 0
     if ones:
         rows[..., -1] = 1
     return rows.reshape(c, 1, n * out_h, width)
 
 
-def _band_matrix(weight, c, padded_w, out_w, stride_w, dil_w):
-    """(C, mult, kH * Wp, W_out): row kh * Wp + wo * s + kw * d of column wo holds weight[c*mult + j, 0, kh, kw]."""
+def _band_matrix(weight, c, width, out_w, stride_w, dil_w, left=0):
+    """(C, mult, kH * width, W_out): row kh * width + wo * s + kw * d - left of column wo holds
+    weight[c*mult + j, 0, kh, kw], for the taps inside the ``width`` columns (``left`` columns of
+    padding before them: taps on padding, or on ``-left`` cropped columns, are left out)."""
     mult = weight.shape[0] // c
     kh, kw = weight.shape[2:]
-    band = np.zeros((c, mult, kh, padded_w, out_w), dtype=weight.dtype)
+    band = np.zeros((c, mult, kh, width, out_w), dtype=weight.dtype)
     wo = np.arange(out_w)
     w = weight.reshape(c, mult, kh, kw)
     for b in range(kw):
-        band[:, :, :, wo * stride_w + b * dil_w, wo] = w[:, :, :, b, None]
-    return band.reshape(c, mult, kh * padded_w, out_w)
+        col = wo * stride_w + b * dil_w - left
+        inside = (col >= 0) & (col < width)
+        band[:, :, :, col[inside], wo[inside]] = w[:, :, :, b, None]
+    return band.reshape(c, mult, kh * width, out_w)
 
 
 def _dout_by_channel(dout, c):
@@ -639,25 +653,27 @@ def _dout_by_channel(dout, c):
     return buf.reshape(c, d.shape[1], n * ho, wo)
 
 
-def _banded_forward(xp, weight, stride, dilation, out_spatial, out=None, bias=None):
+def _banded_forward(x, pads, weight, stride, dilation, out_spatial, out=None, bias=None):
     """Depthwise 2-D conv as one small GEMM per channel: rows of kH input rows times a band matrix.
 
     Each channel's output rows are ``row_windows @ band``: the window's horizontal taps live in
-    the (Wp x W_out) band, the vertical ones in the kH rows laid side by side.  BLAS does the
+    the (W x W_out) band, the vertical ones in the kH rows laid side by side.  BLAS does the
     multiply-adds (for the 9 shifted-slice passes NumPy would make 18 passes over the data), and
-    the bias too: a column of ones in the rows times a bias row in the band.
+    the bias too: a column of ones in the rows times a bias row in the band.  ``x`` is not
+    padded: ``pads`` ((top, bottom), (left, right), negative for a crop) go into the row copy
+    and the band, so no padded copy is made.
     """
-    n, c, _, wp = xp.shape
+    n, c, _, w = x.shape
     ho, wo = out_spatial
-    rows = _row_windows(xp, weight.shape[2], stride[0], dilation[0], ho, ones=bias is not None)
-    band = _band_matrix(weight, c, wp, wo, stride[1], dilation[1])
+    rows = _row_windows(x, pads[0][0], weight.shape[2], stride[0], dilation[0], ho, ones=bias is not None)
+    band = _band_matrix(weight, c, w, wo, stride[1], dilation[1], left=pads[1][0])
     mult = band.shape[1]
     if bias is not None:
         bias_row = np.broadcast_to(bias.reshape(c, mult, 1, 1), (c, mult, 1, wo)).astype(band.dtype)
         band = np.concatenate([band, bias_row], axis=2)
     if out is None:
-        out = np.empty((n, c * mult, ho, wo), dtype=xp.dtype)
-    # one (Ho x kH*Wp) @ (kH*Wp x Wo) GEMM per (channel, sample), written straight into NCHW:
+        out = np.empty((n, c * mult, ho, wo), dtype=x.dtype)
+    # one (Ho x kH*W) @ (kH*W x Wo) GEMM per (channel, sample), written straight into NCHW:
     # small enough for OpenBLAS to run each on one thread (no thread synchronisation per call)
     np.matmul(
         rows.reshape(c, n, 1, ho, -1),
@@ -672,7 +688,7 @@ def _banded_weight_grad(dout, cols, weight_shape):
     n, c, _, wp = xp.shape
     kh, kw = cols.kernel
     ho, wo = cols.out_spatial
-    rows = _row_windows(xp, kh, cols.stride[0], cols.dilation[0], ho)
+    rows = _row_windows(xp, 0, kh, cols.stride[0], cols.dilation[0], ho)
     d = _dout_by_channel(dout, c)
     g = np.matmul(rows.swapaxes(-1, -2), d).reshape(c, d.shape[1], kh, wp, wo)
     # dw[c, j, a, b] = sum over wo of g[c, j, a, wo * s + b * d, wo]: the band's diagonals
@@ -792,16 +808,18 @@ def _depthwise_flat_weight_grad(dout, cols: _Columns, weight_shape):
     return dw
 
 
-def _depthwise_forward(xp, weight, stride, dilation, out_spatial, out=None, bias=None):
+def _depthwise_forward(cols: _Columns, weight, out=None, bias=None):
     """out[n, c*m + j] = sum_k weight[c*m + j, 0, k] * xp[n, c, window_k] (+ bias); no im2col.
 
     (An im2col would be prod(kernel) times the input, for one matrix-vector product per channel.)
     Into ``out`` when given.
     """
-    if _use_flat_depthwise(xp.shape[1], weight.shape, stride):
-        return _depthwise_flat_forward(xp, weight, dilation, out_spatial, out, bias)
-    if _use_banded(xp.shape, weight.shape[2:]):
-        return _banded_forward(xp, weight, stride, dilation, out_spatial, out, bias)
+    stride, dilation, out_spatial = cols.stride, cols.dilation, cols.out_spatial
+    if _use_flat_depthwise(cols.x.shape[1], weight.shape, stride):
+        return _depthwise_flat_forward(cols.padded(), weight, dilation, out_spatial, out, bias)
+    if _use_banded(cols.padded_shape, weight.shape[2:]):
+        return _banded_forward(cols.x, cols.pads, weight, stride, dilation, out_spatial, out, bias)
+    xp = cols.padded()
     n, c = xp.shape[:2]
     kernel = weight.shape[2:]
     nd = len(kernel)
@@ -1078,6 +1096,8 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None, bias=None):
         np.matmul(_pointwise_weight(weight, groups), xg, out=_grouped(out, groups))
         return _add_bias(out, bias), _PointwiseColumns(xg)
     cols = _Columns(x, tuple(pads), kernel, tuple(stride), tuple(dilation), out_spatial, groups)
+    if cols.depthwise:
+        return _into(out, _depthwise_forward(cols, weight, out, bias)), cols
     xp = cols.padded()  # in scratch: the cache keeps x (see _Columns)
     if _use_band2d(x.shape[1], c_out, kernel, xp.shape[-1], out_spatial[-1], groups):
         if out is None:
@@ -1087,8 +1107,6 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None, bias=None):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
         return _stacked_forward(xp, weight, stride, dilation, out_spatial, out, bias), cols
-    if cols.depthwise:
-        return _into(out, _depthwise_forward(xp, weight, stride, dilation, out_spatial, out, bias)), cols
     w_mat = weight.reshape(groups, c_out // groups, -1)
     if out is None:
         out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
@@ -1206,12 +1224,10 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
         if _use_flat_depthwise(c_in, weight.shape, stride) and all(lo <= sp and hi <= sp for (lo, hi), sp in zip(pads, spans)):
             dpad = _pad_into_scratch(dout, tuple((sp - lo, sp - hi) for (lo, hi), sp in zip(pads, spans)), "pad")
             return _depthwise_flat_forward(dpad, flipped, dilation, tuple(x_shape[2:]), out)
-        dpad = _pad_into_scratch(dout, tuple((sp, sp) for sp in spans), "pad")
-        region = dpad[(slice(None), slice(None)) + tuple(
-            slice(lo, lo + size + sp) for (lo, _), size, sp in zip(pads, x_shape[2:], spans)
-        )]
-        if _use_banded(region.shape, kernel):
-            return _banded_forward(region, flipped, (1, 1), dilation, tuple(x_shape[2:]), out)
+        # dout padded by span - pad on each side (negative: cropped), without the copy
+        dpads = tuple((sp - lo, sp - hi) for (lo, hi), sp in zip(pads, spans))
+        if _use_banded(tuple(x_shape[:2]) + tuple(size + sp for size, sp in zip(x_shape[2:], spans)), kernel):
+            return _banded_forward(dout, dpads, flipped, (1, 1), dilation, tuple(x_shape[2:]), out)
     if _is_depthwise(c_in, groups):
         dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)
     elif _correlate_dout(c_in, c_out, stride):
