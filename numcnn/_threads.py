@@ -106,13 +106,15 @@ def run(fn, ranges, uses_blas: bool):
     """``[fn(start, stop) for start, stop in ranges]``, the ranges on parallel threads.
 
     The calling thread runs the first range itself.  With ``uses_blas``, BLAS is limited to one
-    thread for the duration.
+    thread for the duration.  Every part runs under the caller's floating-point error handling
+    (``np.errstate``), which is per thread.
     """
     if len(ranges) == 1:
         return [fn(*ranges[0])]
     executor = _get_executor(len(ranges) - 1)
+    errors = np.geterr()
     with _blas_single_thread() if uses_blas else contextlib.nullcontext():
-        futures = [executor.submit(_part, fn, start, stop) for start, stop in ranges[1:]]
+        futures = [executor.submit(_part, fn, start, stop, errors) for start, stop in ranges[1:]]
         try:
             first = _part(fn, *ranges[0])
         finally:
@@ -155,10 +157,11 @@ def _blas_single_thread():
                 _blas_saved = None
 
 
-def _part(fn, start, stop):
+def _part(fn, start, stop, errors=None):
     _local.busy = True
     try:
-        return fn(start, stop)
+        with np.errstate(**errors) if errors else contextlib.nullcontext():
+            return fn(start, stop)
     finally:
         _local.busy = False
 

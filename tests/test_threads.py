@@ -6,6 +6,8 @@ import os
 import threading
 import time
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -138,6 +140,21 @@ def test_split_pass_does_not_modify_inputs(split_everything):
     max_pool2d_backward(np.ones((4, 3, 3, 3)), max_pool2d_forward(x, 2)[1])
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(w, w0)
+
+
+def test_parts_run_under_the_callers_errstate(split_everything):
+    """np.errstate is per thread: the worker threads take the caller's setting for the pass."""
+    split_everything(2)
+    x = np.full((4, 3, 6, 6), np.inf)
+    w = np.ones((4, 3, 3, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(invalid="ignore", over="ignore"):
+            conv2d_forward(x, -w, padding=1)  # inf - inf: NaN, silently as asked
+    with np.errstate(invalid="raise"):
+        with pytest.raises(FloatingPointError):
+            # only the part on the worker thread divides
+            _threads.run(lambda start, stop: start and np.zeros(1) / np.zeros(1), [(0, 1), (1, 2)], uses_blas=False)
 
 
 def test_error_in_a_part_reaches_the_caller_after_every_part_finished():
