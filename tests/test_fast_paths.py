@@ -25,6 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import numcnn
 from numcnn import reference
 from numcnn.functional import conv as conv_module
 from numcnn.functional import (
@@ -391,6 +392,49 @@ def test_stacked_gradients_keep_nonfinite_values_local(force, where):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         finite = np.isfinite(want)
         np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
+
+
+NONFINITE_PATHS = {
+    # name: (thresholds, x shape, weight shape, groups)
+    "im2col": (dict(_STACKED=False, **NO_BAND), (2, 4, 7, 7), (6, 4, 3, 3), 1),
+    "im2col-correlation-dx": (dict(_STACKED=False, **NO_BAND), (2, 6, 7, 7), (4, 6, 3, 3), 1),
+    "band2d": (BAND, (2, 4, 7, 7), (6, 4, 3, 3), 1),
+    "stacked": (dict(STACKED, **NO_BAND), (2, 4, 7, 7), (6, 4, 3, 3), 1),
+    "stacked-correlation-dx": (dict(STACKED, **NO_BAND), (2, 6, 7, 7), (4, 6, 3, 3), 1),
+    "depthwise-banded": (dict(_FLAT_DEPTHWISE=False, _BANDED_MAX_WIDTH=1 << 30), (2, 3, 7, 7), (3, 1, 3, 3), 3),
+    "depthwise-flat": (dict(_FLAT_DEPTHWISE=True, _BANDED_MAX_WIDTH=0), (2, 3, 7, 7), (3, 1, 3, 3), 3),
+    "depthwise-shifted": (dict(_FLAT_DEPTHWISE=False, _BANDED_MAX_WIDTH=0), (2, 3, 7, 7), (3, 1, 3, 3), 3),
+}
+
+
+@pytest.mark.parametrize("split", [False, True])
+@pytest.mark.parametrize("where", ["x", "w", "dout"])
+@pytest.mark.parametrize("path", sorted(NONFINITE_PATHS))
+def test_an_inf_reaches_only_the_outputs_whose_sums_it_is_in(force, monkeypatch, path, where, split):
+    """Paths that multiply structural zeros (a band matrix's, padding rows', a wide layout's
+    extra columns) by every entry of an operand must not turn an inf there into NaN elsewhere:
+    the NaN and inf pattern of every result is the direct sums' (independent of their order)."""
+    thresholds, x_shape, w_shape, groups = NONFINITE_PATHS[path]
+    force(**thresholds)
+    if split:
+        monkeypatch.setattr(numcnn._threads, "_num_threads", 2)
+        force(_PARALLEL_MIN_MACS=0, _PARALLEL_MIN_MACS_PER_SAMPLE=0)
+    rng = np.random.default_rng(len(path))
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    dout = rng.standard_normal((x_shape[0], w_shape[0]) + x_shape[2:])  # padding 1: same size
+    target = {"x": x, "w": w, "dout": dout}[where]
+    # in x and dout an inner entry; in w a corner tap, which reads padding at the edges
+    target[(1, 1, 1, 1) if where != "w" else (1, 0, 0, 0)] = np.inf
+    with np.errstate(invalid="ignore", over="ignore"):
+        out, cache = conv2d_forward(x, w, padding=1, groups=groups)
+        dx, dw, _ = conv2d_backward(dout, cache)
+        want = (out,) + direct_conv(x, w, (1, 1), (1, 1), (1, 1), groups, dout)[1:]
+        want_out = direct_conv(x, w, (1, 1), (1, 1), (1, 1), groups)[0]
+    for name, got, expected in (("out", out, want_out), ("dx", dx, want[1]), ("dw", dw, want[2])):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=name)
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(expected), err_msg=name)
+        finite = np.isfinite(expected)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-12, err_msg=name)
 
 
 @pytest.mark.parametrize("path", ["flat", "flat-per-sample", "banded", "shifted"])

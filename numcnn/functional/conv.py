@@ -259,6 +259,13 @@ class _Columns:
     def padded_shape(self) -> tuple:
         return self.x.shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(self.x.shape[2:], self.pads))
 
+    @property
+    def x_finite(self) -> bool:
+        """:func:`_all_finite` of ``x``, computed once for the forward and its backward."""
+        if "finite" not in self._kept:
+            self._kept["finite"] = _all_finite(self.x)
+        return self._kept["finite"]
+
     def padded(self, start=0, stop=None):
         """The padded samples ``start:stop``, in this thread's scratch: valid until the next
         padding on this thread, so never keep it past the pass."""
@@ -312,9 +319,10 @@ _STACKED_CHUNK_BYTES = 4 << 20
 
 
 def _all_finite(a) -> bool:
-    """The stacked gradients multiply the zeros of dY by every input (or weight) entry, so an inf
-    or NaN would reach entries the direct sums keep it from: non-finite operands take another
-    path.  (One summing pass; a sum that overflows just takes the other path too.)"""
+    """The stacked gradients multiply the zeros of dY by every input (or weight) entry, and the
+    band matrices' zeros meet every entry of the other operand, so an inf or NaN would reach
+    entries the direct sums keep it from: non-finite operands take another path.  (One summing
+    pass; a sum that overflows just takes the other path too.)"""
     return bool(np.isfinite(a.sum()))
 
 
@@ -684,17 +692,21 @@ def _banded_forward(x, pads, weight, stride, dilation, out_spatial, out=None, bi
 
 
 def _banded_weight_grad(dout, cols, weight_shape):
-    xp = cols.padded()
-    n, c, _, wp = xp.shape
+    n, c, _, w = cols.x.shape
     kh, kw = cols.kernel
     ho, wo = cols.out_spatial
-    rows = _row_windows(xp, 0, kh, cols.stride[0], cols.dilation[0], ho)
+    rows = _row_windows(cols.x, cols.pads[0][0], kh, cols.stride[0], cols.dilation[0], ho)
     d = _dout_by_channel(dout, c)
-    g = np.matmul(rows.swapaxes(-1, -2), d).reshape(c, d.shape[1], kh, wp, wo)
-    # dw[c, j, a, b] = sum over wo of g[c, j, a, wo * s + b * d, wo]: the band's diagonals
-    cols_idx = np.arange(wo)
-    rows_idx = cols_idx[None, :] * cols.stride[1] + np.arange(kw)[:, None] * cols.dilation[1]
-    return g[:, :, :, rows_idx, cols_idx].sum(axis=-1).reshape(weight_shape)
+    g = np.matmul(rows.swapaxes(-1, -2), d).reshape(c, d.shape[1], kh, w, wo)
+    # dw[c, j, a, b] = sum over wo of g[c, j, a, wo * s + b * d - left, wo]: the band's
+    # diagonals, where they fall inside x (a tap on padding contributes nothing)
+    dw = np.zeros((c, d.shape[1], kh, kw), dtype=dout.dtype)
+    outs = np.arange(wo)
+    for b in range(kw):
+        col = outs * cols.stride[1] + b * cols.dilation[1] - cols.pads[1][0]
+        inside = (col >= 0) & (col < w)
+        dw[:, :, :, b] = g[:, :, :, col[inside], outs[inside]].sum(axis=-1)
+    return dw.reshape(weight_shape)
 
 
 def _banded_input_grad(dout, weight, padded_shape, stride, dilation):
@@ -712,27 +724,26 @@ def _banded_input_grad(dout, weight, padded_shape, stride, dilation):
 # l = h * Wp + w reads input l + i * dh * Wp + j * dw for kernel tap (i, j), so for each kernel
 # column j the kH taps are one overlapping strided view (N, C, kH, L), and one einsum per column
 # sums them with no temporaries.  The output comes out "wide" (rows of Wp, the extra columns
-# discarded).  Measured against the banded GEMMs, (32, 64, 32, 32) x (64, 1, 3, 3) on one core:
-# forward 9.16 -> 7.43 ms, weight gradient 10.54 -> 6.39 ms, dx 10.34 -> 7.57 (notes/perf.md).
-# But np.einsum holds the GIL: in a pass split over threads the parts would take turns (forward
-# 7.14 -> 12.11 ms on 2 threads), so split passes keep the banded GEMMs, which run in parallel.
+# discarded).  Measured against the banded GEMMs, (32, 64, 32, 32) x (64, 1, 3, 3), forward then
+# backward as in training, one core: flat / banded forward 9.7-10.0 / 9.4 ms, dw 7.9-8.0 /
+# 10.8-11.4, dx 7.9-8.3 / 10.3-11.0 (notes/perf.md).  But two einsums on these overlapping views
+# on two threads run no faster than one after the other (two 16-sample forwards 5.7 ms, one
+# 2.9), so in a pass split over threads the banded GEMMs, which run in parallel, take every pass
+# they apply to (2 threads: forward 4.9 against 11.4 ms, dw 6.0-6.2 against 6.5-6.7).
 _FLAT_DEPTHWISE = True  # a switch for the tests
 
 
-def _use_flat_depthwise(c, weight_shape, stride, in_parts=False) -> bool:
-    """``in_parts``: take the flat path inside a split pass too (the weight gradient, whose
-    einsum reduces over the batch, measured 5.3-5.5 against 6.8-7.4 ms for the banded parts)."""
-    return (
-        _FLAT_DEPTHWISE
-        and len(weight_shape) == 4
-        and weight_shape[0] == c
-        and all(s == 1 for s in stride)
-        and (in_parts or _FLAT_DEPTHWISE_IN_PARTS or not _threads.in_part())
-    )
+def _depthwise_path(c, weight_shape, stride, banded_shape, finite) -> str:
+    """'flat', 'banded' or 'shifted' for a depthwise pass (see above).
 
-
-# Forward and dx parts: flat 6.6-9.2 and 7.0-7.3 ms against banded 5.9-6.3 and 6.5-8.1 on 2 threads.
-_FLAT_DEPTHWISE_IN_PARTS = False
+    ``banded_shape``: whether the banded GEMMs apply to the shapes; ``finite()``: whether the
+    operands they multiply by their structural zeros are finite (asked only when it matters:
+    it costs a pass over the data).  The callers check the flat path's own conditions.
+    """
+    flat = _FLAT_DEPTHWISE and len(weight_shape) == 4 and weight_shape[0] == c and all(s == 1 for s in stride)
+    if banded_shape and (_threads.in_part() or not flat) and finite():
+        return "banded"
+    return "flat" if flat else "shifted"
 
 
 def _flat_taps(xp, kernel, dilation, length):
@@ -815,10 +826,12 @@ def _depthwise_forward(cols: _Columns, weight, out=None, bias=None):
     Into ``out`` when given.
     """
     stride, dilation, out_spatial = cols.stride, cols.dilation, cols.out_spatial
-    if _use_flat_depthwise(cols.x.shape[1], weight.shape, stride):
-        return _depthwise_flat_forward(cols.padded(), weight, dilation, out_spatial, out, bias)
-    if _use_banded(cols.padded_shape, weight.shape[2:]):
+    banded = _use_banded(cols.padded_shape, weight.shape[2:])
+    path = _depthwise_path(cols.x.shape[1], weight.shape, stride, banded, lambda: cols.x_finite and _all_finite(weight))
+    if path == "banded":
         return _banded_forward(cols.x, cols.pads, weight, stride, dilation, out_spatial, out, bias)
+    if path == "flat":
+        return _depthwise_flat_forward(cols.padded(), weight, dilation, out_spatial, out, bias)
     xp = cols.padded()
     n, c = xp.shape[:2]
     kernel = weight.shape[2:]
@@ -840,10 +853,13 @@ def _depthwise_forward(cols: _Columns, weight, out=None, bias=None):
 
 
 def _depthwise_weight_grad(dout, cols: _Columns, weight_shape):
-    if _use_flat_depthwise(cols.x.shape[1], weight_shape, cols.stride, in_parts=True) and _all_finite(cols.x):
-        # (the wide dout's zero columns meet real inputs: an inf there would make NaN)
+    banded = _use_banded(cols.padded_shape, cols.kernel)
+    # (the banded dw multiplies dout by the zeros of padding rows, the flat one the wide dout's
+    # zero columns by real inputs: an inf there would make NaN)
+    path = _depthwise_path(cols.x.shape[1], weight_shape, cols.stride, banded, lambda: _all_finite(dout))
+    if path == "flat" and cols.x_finite:
         return _depthwise_flat_weight_grad(dout, cols, weight_shape)
-    if _use_banded(cols.padded_shape, cols.kernel):
+    if path == "banded" or (path == "flat" and banded and _all_finite(dout)):
         return _banded_weight_grad(dout, cols, weight_shape)
     xp = cols.padded()
     n, c = xp.shape[:2]
@@ -862,7 +878,7 @@ def _depthwise_weight_grad(dout, cols: _Columns, weight_shape):
 
 
 def _depthwise_input_grad(dout, weight, padded_shape, stride, dilation):
-    if _use_banded(padded_shape, weight.shape[2:]):
+    if _use_banded(padded_shape, weight.shape[2:]) and _all_finite(dout) and _all_finite(weight):
         return _banded_input_grad(dout, weight, padded_shape, stride, dilation)
     n, c = padded_shape[:2]
     kernel = weight.shape[2:]
@@ -1099,7 +1115,7 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None, bias=None):
     if cols.depthwise:
         return _into(out, _depthwise_forward(cols, weight, out, bias)), cols
     xp = cols.padded()  # in scratch: the cache keeps x (see _Columns)
-    if _use_band2d(x.shape[1], c_out, kernel, xp.shape[-1], out_spatial[-1], groups):
+    if _use_band2d(x.shape[1], c_out, kernel, xp.shape[-1], out_spatial[-1], groups) and _all_finite(x) and _all_finite(weight):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
         return _band2d_forward(xp, weight, stride, dilation, out_spatial, out, bias)
@@ -1159,7 +1175,7 @@ def _weight_grad(dout, cols, weight_shape, groups):
     if cols.depthwise:
         return _depthwise_weight_grad(dout, cols, weight_shape)
     stacked = _use_stacked_weight_grad(cols.x.shape[1], weight_shape[0], cols.kernel, cols.stride, cols.dilation, groups)
-    if stacked and _all_finite(cols.x):
+    if stacked and cols.x_finite:
         return _stacked_weight_grad(dout, cols, weight_shape)
     dw = tmp = d_buf = None
     cog, ckg = weight_shape[0] // groups, math.prod(weight_shape[1:])
@@ -1214,23 +1230,27 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
         dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
         np.matmul(_pointwise_weight(weight, groups).swapaxes(-1, -2), _grouped(dout, groups), out=_grouped(dx, groups))
         return dx
-    if _use_band2d(c_in, c_out, kernel, padded_shape[-1], out_spatial[-1], groups):
+    if _use_band2d(c_in, c_out, kernel, padded_shape[-1], out_spatial[-1], groups) and _all_finite(dout) and _all_finite(weight):
         return unpad(_band2d_input_grad(dout, weight, padded_shape, stride, dilation), pads, out)
     if _is_depthwise(c_in, groups) and c_out == c_in and nd == 2 and all(s == 1 for s in stride):
         # stride-1 depthwise (multiplier 1): dx is the depthwise correlation of the padded dout
         # with the flipped kernel, one banded forward pass with no scatter-adds
         spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
         flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1])
-        if _use_flat_depthwise(c_in, weight.shape, stride) and all(lo <= sp and hi <= sp for (lo, hi), sp in zip(pads, spans)):
-            dpad = _pad_into_scratch(dout, tuple((sp - lo, sp - hi) for (lo, hi), sp in zip(pads, spans)), "pad")
-            return _depthwise_flat_forward(dpad, flipped, dilation, tuple(x_shape[2:]), out)
-        # dout padded by span - pad on each side (negative: cropped), without the copy
+        # dout padded by span - pad on each side (negative: cropped)
         dpads = tuple((sp - lo, sp - hi) for (lo, hi), sp in zip(pads, spans))
-        if _use_banded(tuple(x_shape[:2]) + tuple(size + sp for size, sp in zip(x_shape[2:], spans)), kernel):
+        banded = _use_banded(tuple(x_shape[:2]) + tuple(size + sp for size, sp in zip(x_shape[2:], spans)), kernel)
+        finite = lambda: _all_finite(dout) and _all_finite(weight)  # noqa: E731 (zeros of the band, of dout's padding)
+        path = _depthwise_path(c_in, weight.shape, stride, banded, finite)
+        if path == "flat" and all(lo >= 0 and hi >= 0 for lo, hi in dpads) and _all_finite(weight):
+            dpad = _pad_into_scratch(dout, dpads, "pad")
+            return _depthwise_flat_forward(dpad, flipped, dilation, tuple(x_shape[2:]), out)
+        if path == "banded" or (path == "flat" and banded and finite()):  # without the padded copy
             return _banded_forward(dout, dpads, flipped, (1, 1), dilation, tuple(x_shape[2:]), out)
     if _is_depthwise(c_in, groups):
         dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)
-    elif _correlate_dout(c_in, c_out, stride):
+    elif _correlate_dout(c_in, c_out, stride) and _all_finite(weight):
+        # (the zeros dout is padded with meet every weight: an inf there would make NaN)
         return _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups, out)
     elif _use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups) and _all_finite(weight):
         dxp = _padded_grad_buffer(padded_shape, dout.dtype, pads, out)
@@ -1317,9 +1337,14 @@ def _conv_backward(dout, cache: ConvCache, input_grad=True):
         dw = _band2d_weight_grad(dout, cache.cols, cache.weight.shape, d_rows)
         if not input_grad:
             return None, dw, db
-        padded = cache.x_shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(cache.x_shape[2:], cache.pads))
-        dxp = _band2d_input_grad(dout, cache.weight, padded, cache.stride, cache.dilation, d_rows, cache.cols.band)
-        dx = unpad(dxp, cache.pads)
+        if _all_finite(dout):  # (the forward took this path only with a finite weight)
+            padded = cache.x_shape[:2] + tuple(n + lo + hi for n, (lo, hi) in zip(cache.x_shape[2:], cache.pads))
+            dxp = _band2d_input_grad(dout, cache.weight, padded, cache.stride, cache.dilation, d_rows, cache.cols.band)
+            dx = unpad(dxp, cache.pads)
+        else:
+            dx = conv_nd_input_grad(
+                dout, cache.weight, cache.x_shape, cache.stride, cache.pads, cache.dilation, cache.groups
+            )
     else:
         # db beside dw, so that a split pass sums its own part of dout on its own thread
         dw, db = conv_nd_weight_grad(dout, cache.cols, cache.weight.shape, cache.groups, cache.has_bias)
