@@ -460,6 +460,36 @@ def test_depthwise_paths_match_direct(force, path, nd, c, mult, k, stride, pad, 
     check_conv(x, w, stride, pad, dilation, groups=c)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(1, 9),
+    kh=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    dil=st.integers(1, 2),
+    top=st.integers(-2, 3),
+    bottom=st.integers(0, 3),
+    ones=st.booleans(),
+    contiguous=st.booleans(),
+)
+def test_banded_row_windows_match_padded_input(h, kh, stride, dil, top, bottom, ones, contiguous):
+    """The banded path's rows (kH input rows per output row, zeros on padding, copied from the
+    unpadded input in contiguous runs where it can) against windows of an explicitly padded x."""
+    span = dil * (kh - 1) + 1
+    out_h = (h + top + bottom - span) // stride + 1
+    if out_h < 1 or top + h < 1:
+        return
+    rng = np.random.default_rng(h * 7 + kh)
+    base = rng.standard_normal((3, 2, h, 5 if contiguous else 10))
+    x = base if contiguous else base[:, :, :, ::2]
+    padded = np.pad(x, ((0, 0), (0, 0), (max(top, 0), bottom + span), (0, 0)))[:, :, max(-top, 0):]
+    want = np.stack([padded[:, :, o * stride + i * dil] for o in range(out_h) for i in range(kh)], axis=2)
+    want = want.reshape(3, 2, out_h, kh * x.shape[3]).transpose(1, 0, 2, 3)  # (C, N, Ho, kH * W)
+    got = conv_module._row_windows(x, top, kh, stride, dil, out_h, ones=ones).reshape(2, 3, out_h, -1)
+    np.testing.assert_array_equal(got[..., : kh * x.shape[3]], want)
+    if ones:
+        assert np.all(got[..., -1] == 1)
+
+
 @pytest.mark.parametrize("kernel, dilation", [((4, 4), 1), ((2, 3), 1), ((4, 2), 2)])
 def test_banded_depthwise_with_uneven_same_padding_matches_shifted(force, kernel, dilation):
     # 'same' with an even span pads one more after than before: the banded path's row copy and

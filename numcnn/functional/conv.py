@@ -620,17 +620,29 @@ def _row_windows(x, top, kh, stride_h, dil_h, out_h, ones=False):
     n, c, h, w = x.shape
     width = kh * w + ones
     rows = scratch("im2col", c * n * out_h * width, x.dtype).reshape(c, n, out_h, width)
-    for i in range(kh):
-        shift = i * dil_h - top  # input row of output row 0
-        lo = min(out_h, max(0, -(shift // stride_h)))  # first output row whose input row is >= 0
-        hi = max(lo, min(out_h, (h - 1 - shift) // stride_h + 1))  # past the last one inside x
-        block = rows[:, :, :, i * w : (i + 1) * w]
+    st = x.strides
+    lo = hi = 0
+    if dil_h == 1 and st[3] == x.itemsize and st[2] == w * x.itemsize:
+        # windows whose kH rows all lie inside x are each one contiguous run of a plane: one copy
+        # of rows kH * W long (kernel row by kernel row, the runs are W long: 2.1 against 0.7 ms
+        # for (16, 64, 32, 32))
+        lo = min(out_h, max(0, -(-top // stride_h)))
+        hi = max(lo, min(out_h, (h - kh + top) // stride_h + 1))
         if hi > lo:
-            first = lo * stride_h + shift
-            src = x[:, :, first : first + (hi - lo - 1) * stride_h + 1 : stride_h]
-            np.copyto(block[:, :, lo:hi], src.transpose(1, 0, 2, 3))
-        block[:, :, :lo] = 0
-        block[:, :, hi:] = 0
+            runs = as_strided(x[:, :, lo * stride_h - top :], (c, n, hi - lo, kh * w),
+                              (st[1], st[0], st[2] * stride_h, st[3]), writeable=False)
+            np.copyto(rows[:, :, lo:hi, : kh * w], runs)
+    for i in range(kh):  # the other windows, kernel row by kernel row
+        shift = i * dil_h - top  # input row of output row 0
+        first = min(out_h, max(0, -(shift // stride_h)))  # first output row whose input row is >= 0
+        last = max(first, min(out_h, (h - 1 - shift) // stride_h + 1))  # past the last one inside x
+        block = rows[:, :, :, i * w : (i + 1) * w]
+        for a, b in ((first, min(last, lo)), (max(first, hi), last)) if hi > lo else ((first, last),):
+            if b > a:
+                src = x[:, :, a * stride_h + shift : (b - 1) * stride_h + shift + 1 : stride_h]
+                np.copyto(block[:, :, a:b], src.transpose(1, 0, 2, 3))
+        block[:, :, :first] = 0
+        block[:, :, last:] = 0
     if ones:
         rows[..., -1] = 1
     return rows.reshape(c, 1, n * out_h, width)
@@ -724,25 +736,27 @@ def _banded_input_grad(dout, weight, padded_shape, stride, dilation):
 # l = h * Wp + w reads input l + i * dh * Wp + j * dw for kernel tap (i, j), so for each kernel
 # column j the kH taps are one overlapping strided view (N, C, kH, L), and one einsum per column
 # sums them with no temporaries.  The output comes out "wide" (rows of Wp, the extra columns
-# discarded).  Measured against the banded GEMMs, (32, 64, 32, 32) x (64, 1, 3, 3), forward then
-# backward as in training, one core: flat / banded forward 9.7-10.0 / 9.4 ms, dw 7.9-8.0 /
-# 10.8-11.4, dx 7.9-8.3 / 10.3-11.0 (notes/perf.md).  But two einsums on these overlapping views
-# on two threads run no faster than one after the other (two 16-sample forwards 5.7 ms, one
-# 2.9), so in a pass split over threads the banded GEMMs, which run in parallel, take every pass
-# they apply to (2 threads: forward 4.9 against 11.4 ms, dw 6.0-6.2 against 6.5-6.7).
+# discarded).  The banded GEMMs (which copy whole windows as runs of the unpadded input) take
+# every pass they apply to; the flat path takes wider images.  Measured on (32, 64, 32, 32) x
+# (64, 1, 3, 3), forward then backward as in training, one core: banded everywhere 24.6-25.5 ms
+# (forward 7.7-7.9, dw 10.6, dx 6.4-6.9); with the flat weight gradient 28.2-28.8 (its dw alone
+# is faster, 8.6-9.0, but the passes around it then run slower: forward 10.5-10.8, dx
+# 8.5-9.4).  And two einsums on these overlapping views on two threads run no faster than one
+# after the other (two 16-sample forwards 5.7 ms, one 2.9), where the banded GEMMs run in
+# parallel (2 threads: 12.4-12.8 ms fwd+bwd).
 _FLAT_DEPTHWISE = True  # a switch for the tests
 
 
 def _depthwise_path(c, weight_shape, stride, banded_shape, finite) -> str:
-    """'flat', 'banded' or 'shifted' for a depthwise pass (see above).
+    """'banded', 'flat' or 'shifted' for a depthwise pass (see above).
 
     ``banded_shape``: whether the banded GEMMs apply to the shapes; ``finite()``: whether the
     operands they multiply by their structural zeros are finite (asked only when it matters:
     it costs a pass over the data).  The callers check the flat path's own conditions.
     """
-    flat = _FLAT_DEPTHWISE and len(weight_shape) == 4 and weight_shape[0] == c and all(s == 1 for s in stride)
-    if banded_shape and (_threads.in_part() or not flat) and finite():
+    if banded_shape and finite():
         return "banded"
+    flat = _FLAT_DEPTHWISE and len(weight_shape) == 4 and weight_shape[0] == c and all(s == 1 for s in stride)
     return "flat" if flat else "shifted"
 
 
@@ -857,10 +871,10 @@ def _depthwise_weight_grad(dout, cols: _Columns, weight_shape):
     # (the banded dw multiplies dout by the zeros of padding rows, the flat one the wide dout's
     # zero columns by real inputs: an inf there would make NaN)
     path = _depthwise_path(cols.x.shape[1], weight_shape, cols.stride, banded, lambda: _all_finite(dout))
+    if path == "banded":
+        return _banded_weight_grad(dout, cols, weight_shape)
     if path == "flat" and cols.x_finite:
         return _depthwise_flat_weight_grad(dout, cols, weight_shape)
-    if path == "banded" or (path == "flat" and banded and _all_finite(dout)):
-        return _banded_weight_grad(dout, cols, weight_shape)
     xp = cols.padded()
     n, c = xp.shape[:2]
     nd = len(cols.kernel)
@@ -1240,13 +1254,13 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
         # dout padded by span - pad on each side (negative: cropped)
         dpads = tuple((sp - lo, sp - hi) for (lo, hi), sp in zip(pads, spans))
         banded = _use_banded(tuple(x_shape[:2]) + tuple(size + sp for size, sp in zip(x_shape[2:], spans)), kernel)
-        finite = lambda: _all_finite(dout) and _all_finite(weight)  # noqa: E731 (zeros of the band, of dout's padding)
-        path = _depthwise_path(c_in, weight.shape, stride, banded, finite)
+        # (the band's zeros meet dout, the zeros dout is padded with meet the weight)
+        path = _depthwise_path(c_in, weight.shape, stride, banded, lambda: _all_finite(dout) and _all_finite(weight))
+        if path == "banded":  # without a padded copy of dout
+            return _banded_forward(dout, dpads, flipped, (1, 1), dilation, tuple(x_shape[2:]), out)
         if path == "flat" and all(lo >= 0 and hi >= 0 for lo, hi in dpads) and _all_finite(weight):
             dpad = _pad_into_scratch(dout, dpads, "pad")
             return _depthwise_flat_forward(dpad, flipped, dilation, tuple(x_shape[2:]), out)
-        if path == "banded" or (path == "flat" and banded and finite()):  # without the padded copy
-            return _banded_forward(dout, dpads, flipped, (1, 1), dilation, tuple(x_shape[2:]), out)
     if _is_depthwise(c_in, groups):
         dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)
     elif _correlate_dout(c_in, c_out, stride) and _all_finite(weight):
