@@ -460,6 +460,32 @@ def test_depthwise_paths_match_direct(force, path, nd, c, mult, k, stride, pad, 
     check_conv(x, w, stride, pad, dilation, groups=c)
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    nd=st.integers(1, 3),
+    data=st.data(),
+)
+def test_col2im_onto_the_unpadded_input_drops_only_the_padding(nd, data):
+    """col2im_add_unpadded == col2im_add onto a padded buffer, then cropped (pads may exceed the
+    kernel span, so some kernel offsets touch nothing)."""
+    from numcnn.functional._window import col2im_add, col2im_add_unpadded, unpad
+
+    size = [data.draw(st.integers(1, 6)) for _ in range(nd)]
+    kernel = [data.draw(st.integers(1, 3)) for _ in range(nd)]
+    stride = [data.draw(st.integers(1, 3)) for _ in range(nd)]
+    dilation = [data.draw(st.integers(1, 2)) for _ in range(nd)]
+    pads = [(data.draw(st.integers(0, 4)), data.draw(st.integers(0, 4))) for _ in range(nd)]
+    padded = [n + lo + hi for n, (lo, hi) in zip(size, pads)]
+    out = [(p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(padded, kernel, stride, dilation)]
+    if min(out) < 1:
+        return
+    rng = np.random.default_rng(sum(size) + sum(out))
+    cols = rng.standard_normal([3] + kernel + [2] + out)
+    want = unpad(col2im_add(np.zeros([2, 3] + padded), cols, kernel, stride, dilation, out), pads)
+    got = col2im_add_unpadded(np.zeros([2, 3] + size), cols, pads, kernel, stride, dilation, out)
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     h=st.integers(1, 9),

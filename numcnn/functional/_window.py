@@ -252,6 +252,34 @@ def col2im(cols: np.ndarray, padded_shape, kernel, stride, dilation, out_shape) 
     return dxp
 
 
+def _inside(size, pad_before, shift, stride, n_out):
+    """Output positions [lo, hi) whose input index o * stride + shift - pad_before lies in
+    [0, size), and the input index of output lo: the other positions read padding."""
+    shift -= pad_before
+    lo = min(n_out, max(0, -(shift // stride)))
+    hi = max(lo, min(n_out, (size - 1 - shift) // stride + 1))
+    return lo, hi, lo * stride + shift
+
+
+def col2im_add_unpadded(dx: np.ndarray, cols: np.ndarray, pads, kernel, stride, dilation, out_shape) -> np.ndarray:
+    """:func:`col2im_add` onto the unpadded ``dx`` (N, C, *spatial) of an input padded by
+    ``pads`` ((before, after) per axis): the columns' entries on padding are dropped, so there
+    is no padded buffer to zero and crop afterwards."""
+    nd = len(kernel)
+    lead = (slice(None), slice(None))
+    swap = (1, 0) + tuple(range(2, 2 + nd))  # (C, N, *out) -> (N, C, *out)
+    for offset in kernel_offsets(kernel):
+        box, target = [], []
+        for axis in range(nd):
+            lo, hi, first = _inside(dx.shape[2 + axis], pads[axis][0], offset[axis] * dilation[axis], stride[axis], out_shape[axis])
+            box.append(slice(lo, hi))
+            target.append(slice(first, first + (hi - lo - 1) * stride[axis] + 1, stride[axis]))
+        if all(b.stop > b.start for b in box):
+            t = dx[lead + tuple(target)]
+            np.add(t, cols[(slice(None),) + offset][lead + tuple(box)].transpose(swap), out=t)
+    return dx
+
+
 def col2im_add(dxp: np.ndarray, cols: np.ndarray, kernel, stride, dilation, out_shape) -> np.ndarray:
     """Adjoint of :func:`im2col`, in place: add columns (C, *kernel, N, *out) onto ``dxp``.
 

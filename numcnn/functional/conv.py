@@ -37,6 +37,7 @@ from ._window import (
     check_input,
     check_weight,
     col2im_add,
+    col2im_add_unpadded,
     conv_output_shape,
     conv_padding,
     im2col,
@@ -1275,7 +1276,10 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
         w_t = weight.reshape(groups, c_out // groups, -1).swapaxes(1, 2)  # (groups, CK/groups, C_out/groups)
         ck = c_in * math.prod(kernel)
         positions = math.prod(out_spatial)
-        dxp = _padded_grad_buffer(padded_shape, dout.dtype, pads, out)
+        # straight onto the unpadded dx: no padded buffer to zero, nor a crop to copy out
+        dx = np.zeros(x_shape, dtype=dout.dtype) if out is None else out
+        if out is not None:
+            dx[...] = 0
         chunks = _batch_chunks(n, ck * positions * dout.itemsize)
         step = chunks[0][1] - chunks[0][0]
         d_buf = scratch("dout", step * c_out * positions, dout.dtype)
@@ -1290,7 +1294,8 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
                 d_mat = _to_gemm_layout(dout[start:stop], groups, d_buf)
                 np.matmul(w_t, d_mat, out=dcols)
             dcols = dcols.reshape((c_in,) + kernel + (stop - start,) + out_spatial)
-            col2im_add(dxp[start:stop], dcols, kernel, stride, dilation, out_spatial)
+            col2im_add_unpadded(dx[start:stop], dcols, pads, kernel, stride, dilation, out_spatial)
+        return dx
     return unpad(dxp, pads, out)
 
 
