@@ -11,9 +11,13 @@ chosen by shape and measured on a 2-core machine (notes/perf.md):
 - stride-1 dx is the correlation of the padded dout with the flipped weight (im2col + GEMM, no
   col2im) when C_out <= C_in; otherwise W.T @ dout on the flat padded grid, where each kernel
   offset's col2im add is one contiguous shifted run; strided dx is W.T @ dout and a col2im by
-  strided slice-adds;
-- depthwise 2-D convolutions are banded GEMMs per (channel, sample); other depthwise shapes sum
-  shifted slices; a pointwise 1x1 is a stack of per-sample GEMMs on the NCHW arrays (no copies);
+  strided slice-adds straight onto dx (entries on padding dropped);
+- depthwise 2-D convolutions are banded GEMMs per (channel, sample) read from the unpadded input,
+  or, for images wider than the band allows, einsums on the flat padded plane; other depthwise
+  shapes sum shifted slices; a pointwise 1x1 is a stack of per-sample GEMMs on the NCHW arrays;
+- the bias is added where a path writes its result (or as a ones column of a banded GEMM);
+- paths that multiply structural zeros by a whole operand (band matrices, a zero-padded dout,
+  a wide layout) require that operand finite, and exact paths take non-finite ones;
 - small narrow 2-D layers are one GEMM of kernel-row windows by a banded weight matrix;
 - layers with few output channels ("stacked"): the first kernel axis joins the GEMM's rows, over
   an im2col of the other axes only, and shifted adds finish the sum (dw and dx likewise);
@@ -1090,8 +1094,8 @@ def conv_nd(x, weight, stride, pads, dilation, groups, bias=None):
     """Convolution of an unpadded ``x``, plus ``bias`` when given: returns ``(out, cols)``.
 
     ``cols`` is opaque (a ``_Columns``, or a ``_PartColumns`` when the batch ran in parts on
-    several threads): only :func:`conv_nd_weight_grad` reads it.  It holds the padded input, from
-    which each pass rebuilds the im2col columns chunk by chunk.
+    several threads): only :func:`conv_nd_weight_grad` reads it.  It holds the input and its
+    padding, from which each pass rebuilds the im2col columns chunk by chunk.
     Arguments are already checked and normalised (tuples, (before, after) pads).
     """
     n, c_out = x.shape[0], weight.shape[0]
