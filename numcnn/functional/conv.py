@@ -990,7 +990,7 @@ def _use_flat(stride, weight) -> bool:
     The wide dout's extra positions are zeros, so their columns are exact zeros and add nothing;
     a non-finite weight would turn them into NaNs, so such weights take the strided col2im.
     """
-    return _FLAT_DX and all(s == 1 for s in stride) and bool(np.isfinite(weight).all())
+    return _FLAT_DX and all(s == 1 for s in stride) and _all_finite(weight)
 
 
 def _input_grad_flat(dout, weight, x_shape, pads, dilation, groups):
