@@ -27,6 +27,7 @@ from ._window import (
     unpad,
     window_slices,
 )
+from ._scratch import scratch
 from .unpool import max_pool_indices
 
 __all__ = [
@@ -102,8 +103,9 @@ def _pool_pads(spatial, kernel, stride, padding, dilation, out_spatial):
     )
 
 
-def _running_max(xp, kernel, stride, padding, dilation, out_spatial, first_valid, index_dtype, nan_aware):
-    """Running maximum over the kernel offsets, in scan order, with the winning offset's index.
+def _running_max(xp, kernel, stride, padding, dilation, out_spatial, first_valid, out, argmax, nan_aware):
+    """Running maximum over the kernel offsets, in scan order, into ``out`` with the winning
+    offset's index into ``argmax``.
 
     A later offset takes over only when strictly greater, so ties keep the first.  With
     ``nan_aware``, a NaN always takes over (the last NaN wins, as in PyTorch's CPU kernel); without
@@ -112,21 +114,22 @@ def _running_max(xp, kernel, stride, padding, dilation, out_spatial, first_valid
     """
     lead = (slice(None), slice(None))
     offsets = kernel_offsets(kernel)
-    n_c = xp.shape[:2]
+    index_dtype = argmax.dtype.type
     if any(padding):
-        out = np.full(n_c + out_spatial, -np.inf, dtype=xp.dtype)
-        argmax = np.broadcast_to(first_valid.astype(index_dtype), out.shape).copy()
+        out[...] = -np.inf
+        argmax[...] = first_valid.astype(argmax.dtype)  # (cast once, then broadcast)
         rest = enumerate(offsets)
     else:
-        out = xp[lead + window_slices(offsets[0], out_spatial, stride, dilation)].copy()
-        argmax = np.zeros(out.shape, dtype=index_dtype)
+        np.copyto(out, xp[lead + window_slices(offsets[0], out_spatial, stride, dilation)])
+        argmax[...] = 0
         rest = enumerate(offsets[1:], start=1)
-    take = np.empty(out.shape, dtype=bool)
-    nan = np.empty(out.shape, dtype=bool) if nan_aware else None
+    size = out.size
+    take = scratch("pool_take", size, bool).reshape(out.shape)
+    nan = scratch("pool_nan", size, bool).reshape(out.shape) if nan_aware else None
     # argmax = take ? j : argmax, branch-free: argmax ^= take * (argmax ^ j).  Masked writes
     # (np.copyto(..., where=take)) are 50x slower on a random mask.
     take_int = take.view(np.uint8)
-    flip = np.empty(out.shape, dtype=index_dtype)
+    flip = scratch("pool_tmp", size, argmax.dtype).reshape(out.shape)
     for j, offset in rest:
         v = xp[lead + window_slices(offset, out_spatial, stride, dilation)]
         np.greater(v, out, out=take)  # strict: the first of equal maxima stays
@@ -153,17 +156,23 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     first_valid = _first_valid_offset(kernel, stride, padding, dilation, out_spatial, x.shape[2:])
     offsets = kernel_offsets(kernel)
     index_dtype = np.uint8 if len(offsets) <= 256 else np.int32
-    geometry = (kernel, stride, padding, dilation, out_spatial, first_valid, index_dtype)
+    geometry = (kernel, stride, padding, dilation, out_spatial, first_valid)
+
+    out = np.empty(x.shape[:2] + out_spatial, dtype=x.dtype)
+    argmax = np.empty(out.shape, dtype=index_dtype)
 
     def part(start, stop):
-        xp = pad_constant(x[start:stop], pads, value=-np.inf)
-        out, argmax = _running_max(xp, *geometry, nan_aware=False)
-        if np.isnan(out).any():
+        # each part writes its rows of out and argmax; the padded input is the thread's scratch
+        padded = math.prod(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
+        xp = pad_constant(x[start:stop], pads, value=-np.inf, buf=scratch("pool_pad", (stop - start) * x.shape[1] * padded, x.dtype))
+        results = (out[start:stop], argmax[start:stop])
+        _running_max(xp, *geometry, *results, nan_aware=False)
+        if np.isnan(results[0]).any():
             # np.maximum let a NaN through, but the argmax must follow PyTorch's NaN rule: redo exactly
-            out, argmax = _running_max(xp, *geometry, nan_aware=True)
-        return out, argmax
+            _running_max(xp, *geometry, *results, nan_aware=True)
 
-    out, argmax = _threads.map_concat(part, x.shape[0], x.size * len(offsets), _PARALLEL_MIN_WORK)
+    ranges = _threads.parts(x.shape[0], x.size * len(offsets), _PARALLEL_MIN_WORK, uses_blas=False)
+    _threads.run(part, ranges, uses_blas=False)
     cache = MaxPoolCache(
         x_shape=x.shape,
         dtype=x.dtype,
@@ -181,29 +190,35 @@ def _max_pool_backward(dout, cache: MaxPoolCache):
     check_cache(cache, MaxPoolCache, "a max-pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     work = math.prod(cache.x_shape) * math.prod(cache.kernel)
+    dx = np.empty(cache.x_shape, dtype=cache.dtype)
 
     def part(start, stop):
-        shape = (stop - start,) + cache.x_shape[1:]
-        return _scatter_max_grad(dout[start:stop], cache.argmax[start:stop], shape, cache)
+        _scatter_max_grad(dout[start:stop], cache.argmax[start:stop], dx[start:stop], cache)
 
-    return _threads.map_concat(part, cache.x_shape[0], work, _PARALLEL_MIN_WORK)
+    _threads.run(part, _threads.parts(cache.x_shape[0], work, _PARALLEL_MIN_WORK, uses_blas=False), uses_blas=False)
+    return dx
 
 
-def _scatter_max_grad(dout, argmax, x_shape, cache: MaxPoolCache):
-    """dx of shape ``x_shape``: each ``dout`` entry added at its window's winning offset."""
+def _scatter_max_grad(dout, argmax, dx, cache: MaxPoolCache):
+    """Into ``dx``: each ``dout`` entry added at its window's winning offset (zero elsewhere)."""
     out_spatial = cache.out_shape[2:]
-    x_spatial = x_shape[2:]
+    x_spatial = dx.shape[2:]
     pads = _pool_pads(x_spatial, cache.kernel, cache.stride, cache.padding, cache.dilation, out_spatial)
-    padded_shape = x_shape[:2] + tuple(size + lo + hi for size, (lo, hi) in zip(x_spatial, pads))
-    dxp = np.zeros(padded_shape, dtype=cache.dtype)
+    if any(lo or hi for lo, hi in pads):
+        # a zeroed padded buffer in this thread's scratch; its inside is copied into dx below
+        padded_shape = dx.shape[:2] + tuple(size + lo + hi for size, (lo, hi) in zip(x_spatial, pads))
+        dxp = scratch("pool_pad", math.prod(padded_shape), cache.dtype).reshape(padded_shape)
+    else:
+        dxp = dx
+    dxp[...] = 0
     lead = (slice(None), slice(None))
     overlapping = any(s < d * (k - 1) + 1 for k, s, d in zip(cache.kernel, cache.stride, cache.dilation))
-    mask = np.empty(argmax.shape, dtype=bool)
+    mask = scratch("pool_take", argmax.size, bool).reshape(argmax.shape)
     index_dtype = argmax.dtype.type
     # dout * mask is branch-free and several times faster than masked writes, but only right
     # when dout is finite (inf * 0 and nan * 0 are nan, while unselected positions must get 0).
     finite = bool(np.isfinite(dout).all())
-    tmp = np.empty(dout.shape, dtype=cache.dtype) if (finite and overlapping) else None
+    tmp = scratch("pool_tmp", dout.size, cache.dtype).reshape(dout.shape) if (finite and overlapping) else None
     for j, offset in enumerate(kernel_offsets(cache.kernel)):
         target = dxp[lead + window_slices(offset, out_spatial, cache.stride, cache.dilation)]
         np.equal(argmax, index_dtype(j), out=mask)
@@ -213,7 +228,9 @@ def _scatter_max_grad(dout, argmax, x_shape, cache: MaxPoolCache):
             np.add(target, np.multiply(dout, mask, out=tmp), out=target)  # overlapping windows accumulate
         else:
             np.multiply(dout, mask, out=target)  # each input position is in one window at most
-    return unpad(dxp, pads)
+    if dxp is not dx:
+        unpad(dxp, pads, out=dx)
+    return dx
 
 
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
