@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import _threads
 from ._window import as_tuple, check_cache, check_dout, check_input, pad_constant, pool_output_shape, unpad
+from ._scratch import scratch
 
 __all__ = [
     "avg_pool1d_forward",
@@ -108,13 +109,6 @@ def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
         for size, k, s, p, o in zip(spatial, kernel, stride, padding, out_spatial)
     )
 
-    def window_sums(start, stop):
-        a = pad_constant(x[start:stop], pads)
-        for i, (k, s, o) in enumerate(zip(kernel, stride, out_spatial)):
-            a = _box_sum(a, 2 + i, k, s, o)
-        return a
-
-    a = _threads.map_concat(window_sums, x.shape[0], x.size * sum(kernel), _PARALLEL_MIN_WORK)
     if divisor_override is not None:
         divisor = np.asarray(divisor_override, dtype=x.dtype)
     else:
@@ -124,7 +118,18 @@ def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
             shape[2 + i] = o
             divisor = divisor * _divisor_counts(size, k, s, p, o, count_include_pad).reshape(shape)
         divisor = divisor.astype(x.dtype)
-    out = a / divisor
+    out = np.empty(x.shape[:2] + tuple(out_spatial), dtype=x.dtype)
+
+    def window_means(start, stop):
+        # each part writes its rows of out; the padded input is the thread's scratch
+        size = (stop - start) * x.shape[1] * math.prod(n + lo + hi for n, (lo, hi) in zip(spatial, pads))
+        a = pad_constant(x[start:stop], pads, buf=scratch("pool_pad", size, x.dtype))
+        for i, (k, s, o) in enumerate(zip(kernel, stride, out_spatial)):
+            a = _box_sum(a, 2 + i, k, s, o)
+        np.divide(a, divisor, out=out[start:stop])
+
+    ranges = _threads.parts(x.shape[0], x.size * sum(kernel), _PARALLEL_MIN_WORK, uses_blas=False)
+    _threads.run(window_means, ranges, uses_blas=False)
     cache = AvgPoolCache(
         x_shape=x.shape,
         dtype=x.dtype,
@@ -142,15 +147,18 @@ def _avg_pool_backward(dout, cache: AvgPoolCache):
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     x_spatial = cache.x_shape[2:]
 
-    def spread(start, stop):
+    dx = np.empty(cache.x_shape, dtype=cache.dtype)
+
+    def spread(start, stop):  # into the part's rows of dx
         g = dout[start:stop] / cache.divisor
         for i in reversed(range(len(x_spatial))):
             lo, hi = cache.pads[i]
             g = _box_sum_adjoint(g, 2 + i, cache.kernel[i], cache.stride[i], x_spatial[i] + lo + hi)
-        return unpad(g, cache.pads)
+        unpad(g, cache.pads, out=dx[start:stop])
 
     work = math.prod(cache.x_shape) * sum(cache.kernel)
-    return _threads.map_concat(spread, cache.x_shape[0], work, _PARALLEL_MIN_WORK)
+    _threads.run(spread, _threads.parts(cache.x_shape[0], work, _PARALLEL_MIN_WORK, uses_blas=False), uses_blas=False)
+    return dx
 
 
 def avg_pool2d_forward(
