@@ -122,18 +122,6 @@ def run(fn, ranges, uses_blas: bool):
     return [first] + rest
 
 
-def map_concat(fn, n: int, work: float, min_work: float, uses_blas: bool = False):
-    """``fn(0, n)``, or ``fn`` on one batch range per thread with the results (an array, or a
-    tuple of arrays) concatenated along axis 0."""
-    ranges = parts(n, work, min_work, uses_blas)
-    results = run(fn, ranges, uses_blas)
-    if len(results) == 1:
-        return results[0]
-    if isinstance(results[0], tuple):
-        return tuple(np.concatenate(group) for group in zip(*results))
-    return np.concatenate(results)
-
-
 _blas_users = 0
 _blas_saved = None
 
