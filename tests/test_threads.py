@@ -14,6 +14,7 @@ import pytest
 import numcnn
 from numcnn import _threads
 from numcnn.functional import conv as conv_module
+from numcnn.functional import avg_pool as avg_pool_module
 from numcnn.functional import pool as pool_module
 from numcnn.functional import (
     conv1d_backward,
@@ -43,6 +44,7 @@ def split_everything(monkeypatch):
         monkeypatch.setattr(conv_module, "_PARALLEL_MIN_MACS", 0)
         monkeypatch.setattr(conv_module, "_PARALLEL_MIN_MACS_PER_SAMPLE", 0)
         monkeypatch.setattr(pool_module, "_PARALLEL_MIN_WORK", 0)
+        monkeypatch.setattr(avg_pool_module, "_PARALLEL_MIN_WORK", 0)
 
     yield apply
     _threads._num_threads = saved
@@ -128,6 +130,34 @@ def test_split_max_pool_matches_one_thread(split_everything, threads, nd, option
     out, cache = forward(x, **options)
     for g, e in zip((out, cache.argmax, backward(dout, cache)), want):
         np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize(
+    "nd, options",
+    [
+        (2, dict(kernel_size=3, stride=2, padding=1)),
+        (2, dict(kernel_size=2, ceil_mode=True, count_include_pad=False)),
+        (2, dict(kernel_size=3, padding=1, divisor_override=2)),
+        (1, dict(kernel_size=3, stride=1, padding=1)),
+        (3, dict(kernel_size=2, stride=1)),
+    ],
+)
+def test_split_avg_pool_matches_one_thread(split_everything, threads, nd, options):
+    from numcnn import functional as F
+
+    forward = getattr(F, f"avg_pool{nd}d_forward")
+    backward = getattr(F, f"avg_pool{nd}d_backward")
+    rng = np.random.default_rng(nd)
+    x = rng.standard_normal((5, 3) + (7,) * nd)
+    dout = rng.standard_normal(forward(x, **options)[0].shape)
+    numcnn.set_num_threads(1)
+    out, cache = forward(x, **options)
+    want = (out, backward(dout, cache))
+    split_everything(threads)
+    out, cache = forward(x, **options)
+    for g, e in zip((out, backward(dout, cache)), want):
+        np.testing.assert_array_equal(g, e)  # the same sums, part by part
 
 
 def test_split_pass_does_not_modify_inputs(split_everything):
