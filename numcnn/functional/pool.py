@@ -163,8 +163,8 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
 
     def part(start, stop):
         # each part writes its rows of out and argmax; the padded input is the thread's scratch
-        padded = math.prod(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
-        xp = pad_constant(x[start:stop], pads, value=-np.inf, buf=scratch("pool_pad", (stop - start) * x.shape[1] * padded, x.dtype))
+        padded = (stop - start) * x.shape[1] * math.prod(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
+        xp = pad_constant(x[start:stop], pads, value=-np.inf, buf=scratch("pool_pad", padded, x.dtype))
         results = (out[start:stop], argmax[start:stop])
         _running_max(xp, *geometry, *results, nan_aware=False)
         if np.isnan(results[0]).any():
