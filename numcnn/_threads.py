@@ -97,11 +97,6 @@ def parts(n: int, work: float, min_work: float, uses_blas: bool) -> list[tuple[i
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def in_part() -> bool:
-    """Whether the calling thread is running one part of a split pass (others run beside it)."""
-    return getattr(_local, "busy", False)
-
-
 def run(fn, ranges, uses_blas: bool):
     """``[fn(start, stop) for start, stop in ranges]``, the ranges on parallel threads.
 
