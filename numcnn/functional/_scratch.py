@@ -14,9 +14,13 @@ from __future__ import annotations
 import threading
 import weakref
 
+import math
+
 import numpy as np
 
-__all__ = ["scratch", "clear"]
+from ._window import pad_constant
+
+__all__ = ["scratch", "clear", "pad_into_scratch"]
 
 _MAX_BYTES = 64 << 20
 _local = threading.local()
@@ -56,6 +60,14 @@ def scratch(name: str, size: int, dtype) -> np.ndarray:
         else:
             store.pop(name, None)
     return buf[:nbytes].view(dtype)
+
+
+def pad_into_scratch(a: np.ndarray, pads, name: str, value=0) -> np.ndarray:
+    """:func:`pad_constant` of ``a`` (spatial ``pads``, (before, after) each) into this thread's
+    buffer ``name``; ``a`` itself when there is nothing to pad.  Valid until the next use of
+    ``name`` on this thread."""
+    size = a.shape[0] * a.shape[1] * math.prod(n + lo + hi for n, (lo, hi) in zip(a.shape[2:], pads))
+    return pad_constant(a, pads, value, buf=scratch(name, size, a.dtype))
 
 
 def clear() -> None:

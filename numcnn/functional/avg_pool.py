@@ -16,8 +16,8 @@ import numbers
 import numpy as np
 
 from .. import _threads
-from ._window import as_tuple, check_cache, check_dout, check_input, pad_constant, pool_output_shape, unpad
-from ._scratch import scratch
+from ._window import as_tuple, check_cache, check_dout, check_input, pool_output_shape, unpad
+from ._scratch import pad_into_scratch
 
 __all__ = [
     "avg_pool1d_forward",
@@ -122,8 +122,7 @@ def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
 
     def window_means(start, stop):
         # each part writes its rows of out; the padded input is the thread's scratch
-        size = (stop - start) * x.shape[1] * math.prod(n + lo + hi for n, (lo, hi) in zip(spatial, pads))
-        a = pad_constant(x[start:stop], pads, buf=scratch("pool_pad", size, x.dtype))
+        a = pad_into_scratch(x[start:stop], pads, "pool_pad")
         for i, (k, s, o) in enumerate(zip(kernel, stride, out_spatial)):
             a = _box_sum(a, 2 + i, k, s, o)
         np.divide(a, divisor, out=out[start:stop])

@@ -46,12 +46,11 @@ from ._window import (
     conv_padding,
     im2col,
     kernel_offsets,
-    pad_constant,
     unpad,
     window_slices,
 )
 from .. import _threads
-from ._scratch import scratch
+from ._scratch import pad_into_scratch, scratch
 from .padding import check_mode_pads, check_padding_mode, pad_mode, pad_mode_adjoint
 
 __all__ = [
@@ -226,13 +225,6 @@ def _add_bias(out, bias):
     return out
 
 
-def _pad_into_scratch(a, pads, name):
-    """:func:`pad_constant` of ``a`` into this thread's scratch buffer ``name`` (``a`` itself when
-    there is nothing to pad): valid until the next use of ``name`` on this thread."""
-    size = a.shape[0] * a.shape[1] * math.prod(n + lo + hi for n, (lo, hi) in zip(a.shape[2:], pads))
-    return pad_constant(a, pads, buf=scratch(name, size, a.dtype))
-
-
 @dataclass(frozen=True)
 class _Columns:
     """The opaque ``cols`` of :func:`conv_nd`: the input, its padding and the window geometry.
@@ -274,7 +266,7 @@ class _Columns:
     def padded(self, start=0, stop=None):
         """The padded samples ``start:stop``, in this thread's scratch: valid until the next
         padding on this thread, so never keep it past the pass."""
-        return _pad_into_scratch(self.x[start:stop], self.pads, "xpad")
+        return pad_into_scratch(self.x[start:stop], self.pads, "xpad")
 
     def chunks(self, xp=None):
         """Yield ``(start, stop, cols)``: cols (groups, CK/groups, (stop - start) * P); read only.
@@ -937,7 +929,7 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups, ou
     kernel = tuple(weight.shape[2:])
     in_spatial = tuple(x_shape[2:])
     spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
-    dpad = _pad_into_scratch(dout, tuple((sp, sp) for sp in spans), "pad")
+    dpad = pad_into_scratch(dout, tuple((sp, sp) for sp in spans), "pad")
     region = dpad[(slice(None), slice(None)) + tuple(
         slice(lo, lo + size + sp) for (lo, _), size, sp in zip(pads, in_spatial, spans)
     )]
@@ -1264,7 +1256,7 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
         if path == "banded":  # without a padded copy of dout
             return _banded_forward(dout, dpads, flipped, (1, 1), dilation, tuple(x_shape[2:]), out)
         if path == "flat" and all(lo >= 0 and hi >= 0 for lo, hi in dpads) and _all_finite(weight):
-            dpad = _pad_into_scratch(dout, dpads, "pad")
+            dpad = pad_into_scratch(dout, dpads, "pad")
             return _depthwise_flat_forward(dpad, flipped, dilation, tuple(x_shape[2:]), out)
     if _is_depthwise(c_in, groups):
         dxp = _depthwise_input_grad(dout, weight, padded_shape, stride, dilation)

@@ -22,12 +22,11 @@ from ._window import (
     check_dout,
     check_input,
     kernel_offsets,
-    pad_constant,
     pool_output_shape,
     unpad,
     window_slices,
 )
-from ._scratch import scratch
+from ._scratch import pad_into_scratch, scratch
 from .unpool import max_pool_indices
 
 __all__ = [
@@ -163,8 +162,7 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
 
     def part(start, stop):
         # each part writes its rows of out and argmax; the padded input is the thread's scratch
-        padded = (stop - start) * x.shape[1] * math.prod(n + lo + hi for n, (lo, hi) in zip(x.shape[2:], pads))
-        xp = pad_constant(x[start:stop], pads, value=-np.inf, buf=scratch("pool_pad", padded, x.dtype))
+        xp = pad_into_scratch(x[start:stop], pads, "pool_pad", value=-np.inf)
         results = (out[start:stop], argmax[start:stop])
         _running_max(xp, *geometry, *results, nan_aware=False)
         if np.isnan(results[0]).any():
