@@ -1126,7 +1126,8 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None, bias=None):
     if cols.depthwise:
         return _into(out, _depthwise_forward(cols, weight, out, bias)), cols
     xp = cols.padded()  # in scratch: the cache keeps x (see _Columns)
-    if _use_band2d(x.shape[1], c_out, kernel, xp.shape[-1], out_spatial[-1], groups) and _all_finite(x) and _all_finite(weight):
+    band2d = _use_band2d(x.shape[1], c_out, kernel, xp.shape[-1], out_spatial[-1], groups)
+    if band2d and cols.x_finite and _all_finite(weight):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
         return _band2d_forward(xp, weight, stride, dilation, out_spatial, out, bias)
