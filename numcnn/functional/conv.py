@@ -1172,9 +1172,14 @@ def conv_nd_weight_grad(dout, cols, weight_shape, groups, bias=False):
     return _weight_and_bias_grad(dout, cols, weight_shape, groups, bias)
 
 
+def bias_grad(dout):
+    """db: ``dout`` (N, C, *spatial) summed over everything but the channels."""
+    return dout.sum(axis=(0,) + tuple(range(2, dout.ndim)))
+
+
 def _weight_and_bias_grad(dout, cols, weight_shape, groups, bias):
     dw = _weight_grad(dout, cols, weight_shape, groups)
-    return dw, (dout.sum(axis=(0,) + tuple(range(2, dout.ndim))) if bias else None)
+    return dw, (bias_grad(dout) if bias else None)
 
 
 def _weight_grad(dout, cols, weight_shape, groups):
@@ -1345,9 +1350,8 @@ def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd, paddin
 def _conv_backward(dout, cache: ConvCache, input_grad=True):
     check_cache(cache, ConvCache, "a conv forward")
     dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
-    nd = len(cache.x_shape) - 2
     if isinstance(cache.cols, _BandColumns):
-        db = dout.sum(axis=(0,) + tuple(range(2, 2 + nd))) if cache.has_bias else None
+        db = bias_grad(dout) if cache.has_bias else None
         # one dout layout and the forward's band matrix for both gradients
         d_rows = _dout_rows(dout)
         dw = _band2d_weight_grad(dout, cache.cols, cache.weight.shape, d_rows)

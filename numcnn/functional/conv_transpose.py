@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._window import as_tuple, check_cache, check_dout, check_groups, check_input, check_weight
-from .conv import conv_nd, conv_nd_input_grad, conv_nd_weight_grad
+from .conv import bias_grad, conv_nd, conv_nd_input_grad, conv_nd_weight_grad
 
 __all__ = [
     "conv_transpose1d_forward",
@@ -138,8 +138,7 @@ def _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, gr
 def _conv_transpose_backward(dout, cache: ConvTransposeCache, input_grad=True):
     check_cache(cache, ConvTransposeCache, "a conv_transpose forward")
     dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
-    nd = len(cache.out_shape) - 2
-    db = dout.sum(axis=(0,) + tuple(range(2, 2 + nd))) if cache.has_bias else None
+    db = bias_grad(dout) if cache.has_bias else None
     if any(cache.crop):
         dout = dout[(slice(None), slice(None)) + tuple(slice(0, o - c) for o, c in zip(dout.shape[2:], cache.crop))]
     dx, cols = conv_nd(dout, cache.weight, cache.stride, cache.seam_pads, cache.dilation, cache.groups)
