@@ -87,6 +87,14 @@ def kernel_input_size(kernel, stride, dilation, seed, nd):
     return [int(d * (k - 1) + 1 + rng.integers(0, 2 * s + 4)) for k, s, d in zip(kernel, stride, dilation)]
 
 
+def assert_matches_direct(got, want, err_msg=""):
+    """``got`` has ``want``'s NaNs and infs in the same places, and its finite values."""
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=err_msg)
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=err_msg)
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12, err_msg=err_msg)
+
+
 def check_conv(x, w, stride, pad, dilation, groups):
     nd = x.ndim - 2
     forward, backward = CONV[nd]
@@ -246,9 +254,7 @@ def test_flat_input_grad_keeps_nonfinite_weights_local():
         out, cache = conv2d_forward(x, w, padding=1)
         dx, _, _ = conv2d_backward(np.ones_like(out), cache)
         _, want_dx, _ = direct_conv(x, w, (1, 1), (1, 1), (1, 1), 1, np.ones_like(out))
-    np.testing.assert_array_equal(np.isnan(dx), np.isnan(want_dx))
-    finite = np.isfinite(want_dx)
-    np.testing.assert_allclose(dx[finite], want_dx[finite], rtol=1e-12, atol=1e-12)
+    assert_matches_direct(dx, want_dx)
 
 
 def _any_stacked(c_in, c_out, kernel, stride, dilation, groups):
@@ -366,9 +372,7 @@ def test_flat_depthwise_weight_grad_keeps_nonfinite_inputs_local():
         dx, dw, _ = conv2d_backward(dout, cache)
         want_out, want_dx, want_dw = direct_conv(x, w, (1, 1), (1, 1), (1, 1), 3, dout)
     for got, want in ((out, want_out), (dx, want_dx), (dw, want_dw)):
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-        finite = np.isfinite(want)
-        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
+        assert_matches_direct(got, want)
 
 
 @pytest.mark.parametrize("where", ["x", "w"])
@@ -389,9 +393,7 @@ def test_stacked_gradients_keep_nonfinite_values_local(force, where):
         dx, dw, _ = conv3d_backward(dout, cache)
         _, want_dx, want_dw = direct_conv(x, w, (1,) * 3, (1,) * 3, (1,) * 3, 1, dout)
     for got, want in ((dx, want_dx), (dw, want_dw)):
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-        finite = np.isfinite(want)
-        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-12, atol=1e-12)
+        assert_matches_direct(got, want)
 
 
 NONFINITE_PATHS = {
@@ -428,13 +430,9 @@ def test_an_inf_reaches_only_the_outputs_whose_sums_it_is_in(force, monkeypatch,
     with np.errstate(invalid="ignore", over="ignore"):
         out, cache = conv2d_forward(x, w, padding=1, groups=groups)
         dx, dw, _ = conv2d_backward(dout, cache)
-        want = (out,) + direct_conv(x, w, (1, 1), (1, 1), (1, 1), groups, dout)[1:]
-        want_out = direct_conv(x, w, (1, 1), (1, 1), (1, 1), groups)[0]
-    for name, got, expected in (("out", out, want_out), ("dx", dx, want[1]), ("dw", dw, want[2])):
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=name)
-        np.testing.assert_array_equal(np.isinf(got), np.isinf(expected), err_msg=name)
-        finite = np.isfinite(expected)
-        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-12, err_msg=name)
+        want = direct_conv(x, w, (1, 1), (1, 1), (1, 1), groups, dout)
+    for name, got, expected in zip(("out", "dx", "dw"), (out, dx, dw), want):
+        assert_matches_direct(got, expected, err_msg=name)
 
 
 @pytest.mark.parametrize("path", ["flat", "flat-per-sample", "banded", "shifted"])
