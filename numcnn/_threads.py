@@ -17,6 +17,7 @@ through the order of floating-point sums (the weight gradient adds one partial s
 
 from __future__ import annotations
 
+import concurrent.futures
 from concurrent.futures import ThreadPoolExecutor
 import contextlib
 import os
@@ -100,21 +101,19 @@ def parts(n: int, work: float, min_work: float, uses_blas: bool) -> list[tuple[i
 def run(fn, ranges, uses_blas: bool):
     """``[fn(start, stop) for start, stop in ranges]``, the ranges on parallel threads.
 
-    The calling thread runs the first range itself.  With ``uses_blas``, BLAS is limited to one
+    The parts run on the pool's threads while the calling thread waits (see :func:`_get_executor`
+    for why it does not run one itself).  With ``uses_blas``, BLAS is limited to one
     thread for the duration.  Every part runs under the caller's floating-point error handling
     (``np.errstate``), which is per thread.
     """
     if len(ranges) == 1:
         return [fn(*ranges[0])]
-    executor = _get_executor(len(ranges) - 1)
+    executor = _get_executor(len(ranges))
     errors = np.geterr()
     with _blas_single_thread() if uses_blas else contextlib.nullcontext():
-        futures = [executor.submit(_part, fn, start, stop, errors) for start, stop in ranges[1:]]
-        try:
-            first = _part(fn, *ranges[0])
-        finally:
-            rest = [f.result() for f in futures]  # wait for every part, even after an error
-    return [first] + rest
+        futures = [executor.submit(_part, fn, start, stop, errors) for start, stop in ranges]
+        concurrent.futures.wait(futures)  # every part, even after an error in one
+    return [f.result() for f in futures]
 
 
 _blas_users = 0
@@ -163,11 +162,40 @@ if hasattr(os, "register_at_fork"):
 
 
 def _get_executor(workers: int) -> ThreadPoolExecutor:
+    """A pool of at least ``workers`` threads, each pinned to its own CPU when there are as many threads as
+    CPUs this process may run on.
+
+    Unpinned, Linux lets a part's thread and the thread that woke it drift onto one core, where
+    they take turns while the other core idles, for tens of milliseconds after any pause and at
+    times in between (notes/perf.md: a 1.1 ms max-unpool pass took 1.8-2.3 ms for its first 15-20
+    calls after a 0.3 s sleep, with 3-9 involuntary context switches per call; pinned, 1.1-1.7 ms
+    and none).  When the threads are fewer than the CPUs they are left to the scheduler, so that
+    processes sharing a machine are not all pinned to its first cores.
+    """
     global _executor, _executor_size
     with _lock:
         if _executor is None or _executor_size < workers:
             if _executor is not None:
                 _executor.shutdown(wait=False)
-            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="numcnn")
+            workers = max(workers, get_num_threads())  # fewer parts (a small batch) reuse the pool
+            cpus = _cpus()
+            pins = iter(cpus if len(cpus) == workers else [])
+            pin_lock = threading.Lock()
+
+            def pin():
+                with pin_lock:
+                    cpu = next(pins, None)
+                if cpu is not None:
+                    with contextlib.suppress(OSError):  # the CPU set changed since: stay unpinned
+                        os.sched_setaffinity(0, {cpu})
+
+            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="numcnn", initializer=pin)
             _executor_size = workers
         return _executor
+
+
+def _cpus() -> list[int]:
+    """The CPUs this thread may run on, or [] where that cannot be known or set (not Linux)."""
+    if not (hasattr(os, "sched_getaffinity") and hasattr(os, "sched_setaffinity")):
+        return []
+    return sorted(os.sched_getaffinity(0))

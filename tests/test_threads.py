@@ -201,6 +201,29 @@ def test_error_in_a_part_reaches_the_caller_after_every_part_finished():
     assert finished and finished[0].startswith("numcnn")
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+@pytest.mark.parametrize("spare", [0, 1])
+def test_parts_run_pinned_one_per_cpu_only_when_threads_match_the_cpus(monkeypatch, spare):
+    cpus = [0, 1, 2] if spare else [0, 1]  # pretend the process may run on these
+    monkeypatch.setattr(_threads, "_cpus", lambda: cpus)
+    monkeypatch.setattr(_threads, "_num_threads", 2)
+    monkeypatch.setattr(_threads, "_executor", None)
+    pinned = []
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, mask: pinned.append((pid, set(mask))))
+
+    def part(start, stop):
+        time.sleep(0.01)  # both parts at once: each on its own pool thread
+        return threading.current_thread().name
+
+    try:
+        names = _threads.run(part, [(0, 1), (1, 2)], uses_blas=False)
+    finally:
+        _threads._executor.shutdown(wait=True)
+        _threads._executor = None
+    assert all(name.startswith("numcnn") for name in names) and len(set(names)) == 2
+    assert sorted(pinned, key=lambda p: min(p[1])) == ([] if spare else [(0, {0}), (0, {1})])
+
+
 def test_parts_do_not_nest_and_small_work_stays_whole(monkeypatch):
     monkeypatch.setattr(_threads, "_num_threads", 2)
     assert _threads.parts(8, 10, 100, uses_blas=False) == [(0, 8)]
