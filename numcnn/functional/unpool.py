@@ -108,7 +108,8 @@ def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, n
 
     def scatter(start, stop):
         flat_idx = indices[start:stop].reshape((stop - start) * x.shape[1], -1).astype(np.intp, copy=False)
-        if flat_idx.size and (flat_idx.min() < 0 or flat_idx.max() >= plane_size):
+        # one pass: as unsigned, a negative index is larger than any plane
+        if flat_idx.size and flat_idx.view(np.uintp).max() >= plane_size:
             bad = flat_idx.min() if flat_idx.min() < 0 else flat_idx.max()
             raise ValueError(
                 f"max_unpool: index {int(bad)} in indices is out of range for an output plane of shape "
@@ -133,7 +134,8 @@ def _max_unpool_backward(dout, cache: MaxUnpoolCache):
     dx = np.empty(cache.x_shape, dtype=cache.dtype)
 
     def gather(start, stop):
-        dx[start:stop] = dout[start:stop].reshape(-1)[cache.targets[start, stop]].reshape(dx[start:stop].shape)
+        # the targets were range-checked by the forward: 'clip' skips np.take's bounds checks
+        np.take(dout[start:stop].reshape(-1), cache.targets[start, stop], out=dx[start:stop].reshape(-1), mode="clip")
 
     _threads.run(gather, list(cache.targets), uses_blas=False)
     return dx
