@@ -617,6 +617,53 @@ def test_conv_does_not_modify_inputs_or_keep_stale_columns(force):
     np.testing.assert_array_equal(w, w0)
 
 
+@pytest.mark.parametrize("chunks", ["whole", "per-sample"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "nd, n, c_in, c_out, k, stride, pad, output_padding, groups, bias",
+    [
+        (2, 3, 4, 3, 4, 2, 1, 0, 1, True),  # the bench's DCGAN-style layer, scaled down
+        (2, 4, 4, 6, 3, 2, 1, 1, 2, True),  # output_padding within the padding, grouped
+        (2, 2, 3, 2, 3, 2, 0, 1, 1, True),  # output_padding past the padding: cropped dout
+        (1, 3, 4, 5, 5, 3, 2, 0, 1, False),
+        (3, 2, 2, 3, 2, 2, 0, 0, 1, True),
+    ],
+)
+def test_transposed_backward_in_one_pass_matches_direct(force, monkeypatch, chunks, threads, nd, n, c_in, c_out, k,
+                                                         stride, pad, output_padding, groups, bias):
+    """The transposed convolution's backward builds dout's columns once for dx and dw
+    (conv_nd_and_weight_grad): dx = conv(dout, w), dw = the weight gradient of that convolution
+    for output gradient x, db = sum of dout, all as the direct sums (float64)."""
+    from numcnn.functional import conv_transpose as transpose_module
+
+    force(_PER_SAMPLE_MNK=0, _BAND2D_MAX_WASTE=0, _STACKED=False, _PARALLEL_MIN_MACS=0,
+          **({"_CHUNK_BYTES": 1} if chunks == "per-sample" else {}))
+    monkeypatch.setattr("numcnn._threads._num_threads", threads)
+    calls = []
+    one_pass = conv_module._conv_and_weight_grad
+    monkeypatch.setattr(conv_module, "_conv_and_weight_grad", lambda *a: calls.append(a[0].shape[0]) or one_pass(*a))
+    forward, backward = transpose_module._conv_transpose_forward, transpose_module._conv_transpose_backward
+    rng = np.random.default_rng(nd * 100 + k)
+    x = rng.standard_normal((n, c_in) + (4,) * nd)
+    w = rng.standard_normal((c_in, c_out // groups) + (k,) * nd)
+    b = rng.standard_normal(c_out) if bias else None
+    out, cache = forward(x, w, b, stride, pad, output_padding, groups, 1, nd)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = backward(dout, cache)
+    assert sum(calls) == n and len(calls) == (2 if threads == 2 and numcnn._threads._blas_controller() else 1)
+    # dx = conv(dout, w) with the transposed convolution's padding (output_padding's extra rows
+    # at the end are read by no output); dw from the same sums with x as the output gradient
+    crop = max(output_padding - pad, 0)
+    d = dout[(slice(None), slice(None)) + (slice(0, dout.shape[2] - crop),) * nd]
+    want_dx, _, want_dw = direct_conv(d, w, (stride,) * nd, (pad,) * nd, (1,) * nd, groups, dout=x)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dw, want_dw, rtol=1e-12, atol=1e-12)
+    if bias:
+        np.testing.assert_allclose(db, dout.sum(axis=(0,) + tuple(range(2, 2 + nd))), rtol=1e-12, atol=1e-12)
+    else:
+        assert db is None
+
+
 # --------------------------------------------------------------------------------------------
 # max-pool paths
 

@@ -5,7 +5,9 @@ built from the convolution's three seams in :mod:`numcnn.functional.conv` and sh
 
 - forward:  ``out = conv_nd_input_grad(x, weight, ...)`` (x plays the convolution's ``dout``);
 - backward: ``dx = conv_nd(dout, weight, ...)`` (a plain convolution of ``dout``) and
-  ``dw = conv_nd_weight_grad(x, cols(dout), ...)`` (the weight-gradient with roles swapped).
+  ``dw = conv_nd_weight_grad(x, cols(dout), ...)`` (the weight-gradient with roles swapped);
+  on the plain im2col path both come from one pass over dout's columns
+  (``conv_nd_and_weight_grad``).
 
 Sizes: ``out = (in - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1``.
 Seen as a convolution of ``out`` back to ``in``, the padding is ``padding`` before and
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._window import as_tuple, check_cache, check_dout, check_groups, check_input, check_weight
-from .conv import bias_grad, conv_nd, conv_nd_input_grad, conv_nd_weight_grad
+from .conv import bias_grad, conv_nd, conv_nd_and_weight_grad, conv_nd_input_grad, conv_nd_weight_grad
 
 __all__ = [
     "conv_transpose1d_forward",
@@ -114,13 +116,14 @@ def _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, gr
     crop = tuple(max(op - p, 0) for p, op in zip(padding, output_padding))
     seam_spatial = tuple(o - c for o, c in zip(out_spatial, crop))
     n = x.shape[0]
-    out = conv_nd_input_grad(x, weight, (n, c_out) + seam_spatial, stride, seam_pads, dilation, groups)
+    out = conv_nd_input_grad(x, weight, (n, c_out) + seam_spatial, stride, seam_pads, dilation, groups,
+                             bias=None if any(crop) else bias)
     if any(crop):
         full = np.zeros((n, c_out) + out_spatial, dtype=x.dtype)
         full[(slice(None), slice(None)) + tuple(slice(0, s) for s in seam_spatial)] = out
         out = full
-    if bias is not None:
-        out += bias.reshape((1, -1) + (1,) * nd)
+        if bias is not None:
+            out += bias.reshape((1, -1) + (1,) * nd)
     cache = ConvTransposeCache(
         x=x,
         weight=weight,
@@ -138,11 +141,19 @@ def _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, gr
 def _conv_transpose_backward(dout, cache: ConvTransposeCache, input_grad=True):
     check_cache(cache, ConvTransposeCache, "a conv_transpose forward")
     dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
-    db = bias_grad(dout) if cache.has_bias else None
+    cropped = dout
     if any(cache.crop):
-        dout = dout[(slice(None), slice(None)) + tuple(slice(0, o - c) for o, c in zip(dout.shape[2:], cache.crop))]
-    dx, cols = conv_nd(dout, cache.weight, cache.stride, cache.seam_pads, cache.dilation, cache.groups)
-    dw, _ = conv_nd_weight_grad(cache.x, cols, cache.weight.shape, cache.groups)
+        cropped = dout[(slice(None), slice(None)) + tuple(slice(0, o - c) for o, c in zip(dout.shape[2:], cache.crop))]
+    fused = conv_nd_and_weight_grad(cropped, cache.weight, cache.stride, cache.seam_pads, cache.dilation, cache.groups,
+                                    cache.x, sum_x=cache.has_bias and cropped is dout)
+    if fused is not None:
+        dx, dw, db = fused
+    else:
+        dx, cols = conv_nd(cropped, cache.weight, cache.stride, cache.seam_pads, cache.dilation, cache.groups)
+        dw, _ = conv_nd_weight_grad(cache.x, cols, cache.weight.shape, cache.groups)
+        db = None
+    if cache.has_bias and db is None:
+        db = bias_grad(dout)
     # dx comes with the columns dw needs, so input_grad=False saves nothing here but the result
     return (dx if input_grad else None), dw, db
 
