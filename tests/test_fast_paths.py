@@ -269,13 +269,16 @@ STACKED = dict(_use_stacked=_any_stacked, _use_stacked_weight_grad=_any_stacked,
 
 @pytest.fixture
 def stacked_calls(monkeypatch):
-    """Count the calls of the three stacked passes (so a test knows it ran them)."""
+    """Count the calls of the stacked passes (so a test knows it ran them); a backward that takes
+    both stacked gradients runs them in one pass, counted as both."""
     calls = {}
-    for name in ("_stacked_forward", "_stacked_weight_grad", "_stacked_input_grad"):
+    for name in ("_stacked_forward", "_stacked_weight_grad", "_stacked_input_grad", "_stacked_backward"):
         original = getattr(conv_module, name)
 
         def counted(*args, _name=name, _original=original, **kwargs):
-            calls[_name] = calls.get(_name, 0) + 1
+            both = ("_stacked_weight_grad", "_stacked_input_grad", _name)
+            for counted_as in both if _name == "_stacked_backward" else (_name,):
+                calls[counted_as] = calls.get(counted_as, 0) + 1
             return _original(*args, **kwargs)
 
         monkeypatch.setattr(conv_module, name, counted)
@@ -357,7 +360,29 @@ def test_stacked_paths_match_direct_sums(stacked_calls):
     pass by the default rule, and they agree with the definition."""
     x, w = conv_case(3, 2, 16, 32, (3, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1, seed=4)
     check_conv(x[:, :, :5, :6, :4], w, 1, 1, 1, 1)
-    assert set(stacked_calls) == {"_stacked_forward", "_stacked_weight_grad", "_stacked_input_grad"}
+    assert set(stacked_calls) == {"_stacked_forward", "_stacked_weight_grad", "_stacked_input_grad", "_stacked_backward"}
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_stacked_backward_in_parts_matches_the_plain_passes(force, stacked_calls, monkeypatch, bias):
+    """dw, db and dx from one stacked pass per batch part (dY built once for both GEMMs), with
+    the forward's parts on two threads, against the unstacked passes on one."""
+    x, w = conv_case(3, 5, 16, 32, (3, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1, seed=5)
+    x = x[:, :, :5, :6, :4]
+    b = np.random.default_rng(2).standard_normal(32) if bias else None
+    dout = np.random.default_rng(3).standard_normal((5, 32, 5, 6, 4))
+    force(_PARALLEL_MIN_MACS=0, _PARALLEL_MIN_MACS_PER_SAMPLE=0)
+    monkeypatch.setattr("numcnn._threads._num_threads", 2)
+    got = conv3d_backward(dout, conv3d_forward(x, w, b, padding=1)[1])
+    assert stacked_calls["_stacked_backward"] == (2 if numcnn._threads._blas_controller() else 1)
+    force(_STACKED=False)
+    monkeypatch.setattr("numcnn._threads._num_threads", 1)
+    want = conv3d_backward(dout, conv3d_forward(x, w, b, padding=1)[1])
+    for g, wnt in zip(got, want):
+        if bias or wnt is not None:
+            np.testing.assert_allclose(g, wnt, rtol=1e-12, atol=1e-12)
+        else:
+            assert g is None
 
 
 def test_flat_depthwise_weight_grad_keeps_nonfinite_inputs_local():
