@@ -521,7 +521,7 @@ def _stacked_backward(dout, cols: _Columns, weight_shape, weight=None, dx=None):
             xs = xp[:, :, res::s0]
             chunk = _slice_columns(xs, rest, cols.stride, cols.dilation, cols.out_spatial, cols_buf)
             dy = _shifted_dout(dout[start:stop], [t for _, t in js], xs.shape[2], dy_buf)
-            dw[[j for j, _ in js]] += np.matmul(dy, chunk.T).reshape(len(js), c_out, c * r)
+            dw[[j for j, _ in js]] += np.matmul(chunk, dy.T).T.reshape(len(js), c_out, c * r)
             if weight is not None:
                 _stacked_class_input_grad(dxp[start:stop, :, res::s0], w_cols, dy, rest, cols.stride, cols.dilation,
                                           cols.out_spatial, dcols_buf)
