@@ -158,6 +158,9 @@ GEMM_MODES = {
     "kept-per-chunk": dict(_CACHE_BYTES=1 << 40, _PER_SAMPLE_MNK=0, **NO_BAND),
     "chunked-per-sample": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=1 << 60, **NO_BAND),
     "chunked-per-chunk": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=0, **NO_BAND),
+    # the weight gradient's chunk GEMMs as dout @ cols.T (large weights) rather than transposed
+    "chunked-per-chunk-dw-untransposed": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=0, _DW_TRANSPOSED_MAX=0,
+                                              **NO_BAND),
     # one GEMM of kernel-row windows by a banded weight matrix (2-D, groups=1 only; others ignore it)
     "banded-2d": BAND,
 }

@@ -1237,14 +1237,15 @@ def _conv_and_weight_grad(x, weight, stride, pads, dilation, groups, grad, out, 
     kernel = tuple(weight.shape[2:])
     cols = _Columns(x, tuple(pads), kernel, tuple(stride), tuple(dilation), tuple(out.shape[2:]), groups, cacheable=False)
     w_mat = weight.reshape(groups, c_out // groups, -1)
+    transposed = weight.size // groups <= _DW_TRANSPOSED_MAX
     dw = out_buf = g_buf = None
     for start, stop, chunk in cols.chunks(cols.padded()):
         if out_buf is None:
             out_buf = scratch("gemm", c_out * chunk.shape[-1], x.dtype).reshape(groups, c_out // groups, -1)
             g_buf = scratch("dout", grad[start:stop].size, x.dtype)
         _from_gemm_layout(out[start:stop], np.matmul(w_mat, chunk, out=out_buf[:, :, : chunk.shape[-1]]))
-        dw = _add_chunk_weight_grad(dw, _to_gemm_layout(grad[start:stop], groups, g_buf), chunk)
-    return dw.reshape(weight.shape), (bias_grad(x) if sum_x else None)
+        dw = _add_chunk_weight_grad(dw, _to_gemm_layout(grad[start:stop], groups, g_buf), chunk, transposed)
+    return _weight_from(dw, weight.shape, transposed), (bias_grad(x) if sum_x else None)
 
 
 def _sum_parts(partial):
@@ -1287,21 +1288,41 @@ def _weight_grad(dout, cols, weight_shape, groups):
             per = np.matmul(_samples(dout[start:stop], groups), _chunk_samples(chunk, stop - start).swapaxes(-1, -2))
             dw += per.sum(axis=1)
         return dw.reshape(weight_shape)
+    transposed = cog * ckg <= _DW_TRANSPOSED_MAX
     for start, stop, chunk in cols.chunks():
         if d_buf is None:
             d_buf = scratch("dout", dout[start:stop].size, dout.dtype)
-        dw = _add_chunk_weight_grad(dw, _to_gemm_layout(dout[start:stop], groups, d_buf), chunk)
-    return dw.reshape(weight_shape)
+        dw = _add_chunk_weight_grad(dw, _to_gemm_layout(dout[start:stop], groups, d_buf), chunk, transposed)
+    return _weight_from(dw, weight_shape, transposed)
 
 
-def _add_chunk_weight_grad(dw, d_mat, chunk):
-    """``dw + d_mat @ chunk.T`` in place (the product alone while ``dw`` is None): one chunk's
-    share of the weight gradient, (groups, C_out/groups, CK/groups)."""
-    prod = np.matmul(d_mat, chunk.swapaxes(-1, -2))
-    if dw is None:
+# Weight gradients of at most this many entries are computed transposed (chunk @ dout.T): OpenBLAS
+# runs that orientation faster than dout @ chunk.T, one core, (C_out, CK, positions) (64, 320,
+# 4096) 141 against 115 GFLOP/s, (128, 1152, 2048) 172 against 147, (64, 288, 6272) 144 against
+# 119; but the final transposing copy grows worse than linearly: (256, 2304) 2.1 ms, for a gain of
+# 4 % (186 against 180) (notes/perf.md).
+_DW_TRANSPOSED_MAX = 1 << 18
+
+
+def _add_chunk_weight_grad(acc, d_mat, chunk, transposed):
+    """``acc`` plus one chunk's share of the weight gradient, (groups, C_out/groups, CK/groups), or
+    with ``transposed`` its transpose (see ``_DW_TRANSPOSED_MAX``); the product alone while
+    ``acc`` is None.  :func:`_weight_from` turns the sum into the weight's layout."""
+    if transposed:
+        prod = np.matmul(chunk, d_mat.swapaxes(-1, -2))
+    else:
+        prod = np.matmul(d_mat, chunk.swapaxes(-1, -2))
+    if acc is None:
         return prod
-    dw += prod
-    return dw
+    acc += prod
+    return acc
+
+
+def _weight_from(acc, weight_shape, transposed):
+    """The weight gradient in the weight's layout from :func:`_add_chunk_weight_grad`'s sum."""
+    if transposed:
+        acc = np.ascontiguousarray(acc.swapaxes(-1, -2))
+    return acc.reshape(weight_shape)
 
 
 def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups, bias=None):
