@@ -162,8 +162,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def _get_executor(workers: int) -> ThreadPoolExecutor:
-    """A pool of at least ``workers`` threads, each pinned to its own CPU when there are as many threads as
-    CPUs this process may run on.
+    """A pool of at least ``workers`` threads, each pinned to its own CPU when there are as many
+    threads as CPUs this process may run on.
 
     Unpinned, Linux lets a part's thread and the thread that woke it drift onto one core, where
     they take turns while the other core idles, for tens of milliseconds after any pause and at
