@@ -1088,18 +1088,26 @@ def _work(n, c_out, out_spatial, weight, groups):
     return macs * 10 if _is_depthwise(weight.shape[1] * groups, groups) else macs
 
 
-def _min_split_work(x_shape, weight, stride, pads, dilation, out_spatial, groups):
-    """The :func:`_work` from which a pass splits its batch over threads."""
+def _plain_gemms(x_shape, weight, stride, pads, dilation, out_spatial, groups):
+    """For a forward pass that the rules send to im2col + GEMMs (not pointwise, depthwise, banded
+    or stacked; :func:`_conv_nd`): 'per-sample' or 'chunk', its kind of GEMM.  Else None."""
     kernel = tuple(weight.shape[2:])
     c_in, c_out = x_shape[1], weight.shape[0]
     padded_w = x_shape[-1] + sum(pads[-1])
-    one_core = (
-        not _is_depthwise(c_in, groups)
-        and not _is_pointwise(kernel, stride, pads)
-        and not _use_band2d(c_in, c_out, kernel, padded_w, out_spatial[-1], groups)
-        and not _use_stacked(c_in, c_out, kernel, stride, dilation, groups)
-        and _per_sample(c_out // groups, math.prod(weight.shape[1:]), math.prod(out_spatial))
-    )
+    if (
+        _is_depthwise(c_in, groups)
+        or _is_pointwise(kernel, stride, pads)
+        or _use_band2d(c_in, c_out, kernel, padded_w, out_spatial[-1], groups)
+        or _use_stacked(c_in, c_out, kernel, stride, dilation, groups)
+    ):
+        return None
+    return "per-sample" if _per_sample(c_out // groups, math.prod(weight.shape[1:]), math.prod(out_spatial)) else "chunk"
+
+
+def _min_split_work(x_shape, weight, stride, pads, dilation, out_spatial, groups):
+    """The :func:`_work` from which a pass splits its batch over threads: lower where a whole
+    pass's GEMMs are per sample (one core each)."""
+    one_core = _plain_gemms(x_shape, weight, stride, pads, dilation, out_spatial, groups) == "per-sample"
     return _PARALLEL_MIN_MACS_PER_SAMPLE if one_core else _PARALLEL_MIN_MACS
 
 
@@ -1206,19 +1214,9 @@ def conv_nd_and_weight_grad(x, weight, stride, pads, dilation, groups, grad, sum
     not once per product (conv_transpose2d (32, 64, 16, 16) x (64, 32, 4, 4) s2: two im2cols of
     1.8 ms each on one core).
     """
-    n, c_in = x.shape[:2]
-    c_out = weight.shape[0]
-    kernel = tuple(weight.shape[2:])
-    out_spatial = conv_output_shape(x.shape[2:], kernel, stride, dilation, pads)
-    padded_w = x.shape[-1] + sum(pads[-1])
-    plain = not (
-        _is_pointwise(kernel, stride, pads)
-        or _is_depthwise(c_in, groups)
-        or _use_band2d(c_in, c_out, kernel, padded_w, out_spatial[-1], groups)
-        or _use_stacked(c_in, c_out, kernel, stride, dilation, groups)
-        or _per_sample(c_out // groups, math.prod(weight.shape[1:]), math.prod(out_spatial))
-    )
-    if not plain:
+    n, c_out = x.shape[0], weight.shape[0]
+    out_spatial = conv_output_shape(x.shape[2:], tuple(weight.shape[2:]), stride, dilation, pads)
+    if _plain_gemms(x.shape, weight, stride, pads, dilation, out_spatial, groups) != "chunk":
         return None
     out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
 
