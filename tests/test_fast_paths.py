@@ -289,7 +289,7 @@ def stacked_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("chunks", ["whole", "per-sample", "uneven"])
+@pytest.mark.parametrize("blocks", ["whole", "two-samples", "one-slice", "two-slices"])
 @pytest.mark.parametrize(
     "x_shape, w_shape, options",
     [
@@ -307,14 +307,17 @@ def stacked_calls(monkeypatch):
         ((3, 2, 10, 6, 5), (4, 2, 5, 2, 2), dict(stride=(2, 1, 2))),
     ],
 )
-def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, chunks, x_shape, w_shape, options):
+def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, blocks, x_shape, w_shape, options):
     """The stacked forward, its weight gradient, and its adjoint for dx (C_out > C_in) or inside
-    the correlation (C_out <= C_in): every padded slice through one GEMM, then shifted adds."""
+    the correlation (C_out <= C_in): every input slice through one GEMM, then shifted adds; in
+    blocks of whole samples (3 = 2 + 1), single slices or two slices (an odd count: uneven)."""
     force(**STACKED)
-    if chunks == "per-sample":
-        force(_STACKED_CHUNK_BYTES=1)
-    elif chunks == "uneven":
-        monkeypatch.setattr(conv_module, "_stacked_batch", lambda n, per_sample_bytes: 2)  # 3 = 2 + 1
+    original = conv_module._stacked_blocks
+    limit = conv_module._STACKED_BLOCK_BYTES
+    per_slice = {"two-samples": lambda slices: limit // (2 * slices), "one-slice": lambda slices: limit,
+                 "two-slices": lambda slices: limit // 2}.get(blocks)
+    if per_slice is not None:
+        monkeypatch.setattr(conv_module, "_stacked_blocks", lambda n, slices, _: original(n, slices, per_slice(max(1, slices))))
     nd = len(x_shape) - 2
     rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
     x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
@@ -403,25 +406,29 @@ def test_flat_depthwise_weight_grad_keeps_nonfinite_inputs_local():
         assert_matches_direct(got, want)
 
 
-@pytest.mark.parametrize("where", ["x", "w"])
-def test_stacked_gradients_keep_nonfinite_values_local(force, where):
+@pytest.mark.parametrize("where", ["x", "w", "dout"])
+def test_stacked_paths_keep_nonfinite_values_local(force, where):
     """dY's zeros must not turn an inf in x (weight gradient) or in w (input gradient) into NaN
-    elsewhere: such operands take the other paths, whose results match the direct sums."""
+    elsewhere: such operands take the other paths.  The stacked passes skip the slices of
+    padding along the first axis, whose zeros meet an inf in w (forward) or in an edge slice of
+    dout (weight gradient) in the direct sums: NaN there all the same."""
     force(**STACKED)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 3, 5, 6, 5))
     w = rng.standard_normal((5, 3, 3, 3, 3))
+    dout = np.ones((2, 5, 5, 6, 5))
     if where == "x":
         x[0, 1, 0, 2, 3] = np.inf
+    elif where == "w":
+        w[1, 0, 0, 2, 1] = np.inf  # kernel slice 0: reads the padding before output slice 0
     else:
-        w[1, 0, 0, 2, 1] = np.inf
+        dout[1, 2, 4, 2, 3] = np.inf  # output slice 4: kernel slice 2 reads the padding after it
     with np.errstate(invalid="ignore"):
         out, cache = conv3d_forward(x, w, padding=1)
-        dout = np.ones_like(out)
         dx, dw, _ = conv3d_backward(dout, cache)
-        _, want_dx, want_dw = direct_conv(x, w, (1,) * 3, (1,) * 3, (1,) * 3, 1, dout)
-    for got, want in ((dx, want_dx), (dw, want_dw)):
-        assert_matches_direct(got, want)
+        want = direct_conv(x, w, (1,) * 3, (1,) * 3, (1,) * 3, 1, dout)
+    for got, expected in zip((out, dx, dw), want):
+        assert_matches_direct(got, expected)
 
 
 NONFINITE_PATHS = {

@@ -42,6 +42,7 @@ from ._window import (
     check_weight,
     col2im_add,
     col2im_add_unpadded,
+    col2im_unpadded,
     conv_output_shape,
     conv_padding,
     im2col,
@@ -305,14 +306,21 @@ class _Columns:
 # below its peak (32 x 432: 71 GFLOP/s on one core, against 125 for 96 x 144).  The "stacked"
 # passes move the first kernel axis from the GEMM's inner dimension to its rows: one GEMM of
 # (k0 * C_out) x (C_in * prod(other kernel axes)) over an im2col of the other axes only, taken at
-# every padded slice along the first axis, then k0 shifted adds.  The im2col is k0 times
-# smaller; the GEMM does padded[0] / out[0] times the multiply-adds.  With a stride s0 along the
-# first axis, kernel slice j reads padded slices o * s0 + j * d0: the slices fall into s0 residue
-# classes, and each class is one such GEMM for the kernel slices that read it.
+# every input slice along the first axis, then k0 shifted adds.  The im2col is k0 times smaller.
+# With a stride s0 along the first axis (the input gradient only), kernel slice j reads padded
+# slices o * s0 + j * d0: the slices fall into s0 residue classes, and each class is one such
+# GEMM for the kernel slices that read it.
+#
+# Every input slice is independent of the others until the shifted adds, so the passes run in
+# blocks of a few slices (about ``_STACKED_BLOCK_BYTES`` of columns), each block's columns, GEMM
+# products and col2im staying in this core's cache; slices of padding along the first axis are
+# never built (they only ever meet zeros).  Measured against whole-sample chunks (conv3d (4, 16,
+# 16, 32, 32) x (32, 16, 3, 3, 3), notes/perf.md): one core 80 -> 63 ms fwd+bwd, 2 threads
+# 40 -> 33 ms, the two threads no longer waiting on memory.
 _STACKED = True  # a switch for the tests
 _STACKED_MAX_ROWS = 64  # C_out up to this many: more and the plain GEMM is already efficient
 _STACKED_MIN_INNER = 96  # C_in * prod(kernel[1:]) at least this: a shorter inner dimension is worse
-_STACKED_CHUNK_BYTES = 4 << 20
+_STACKED_BLOCK_BYTES = 6 << 20
 
 
 def _all_finite(a) -> bool:
@@ -323,9 +331,18 @@ def _all_finite(a) -> bool:
     return bool(np.isfinite(a.sum()))
 
 
-def _stacked_batch(n, per_sample_bytes) -> int:
-    """Samples per chunk of the stacked passes: about ``_STACKED_CHUNK_BYTES`` of columns."""
-    return max(1, min(n, _STACKED_CHUNK_BYTES // per_sample_bytes))
+def _stacked_blocks(n, slices, per_slice_bytes):
+    """``(start, stop, a, b)``: samples start:stop and slices a:b (of ``slices`` along the first
+    axis) per block, evenly sized and at most ``_STACKED_BLOCK_BYTES`` of columns each where a
+    slice fits: whole samples while one sample's columns fit, else runs of one sample's slices."""
+    if slices == 0:
+        return []
+    per_sample = per_slice_bytes * slices
+    if per_sample <= _STACKED_BLOCK_BYTES:
+        nb = -(-n // -(-n * per_sample // _STACKED_BLOCK_BYTES))  # n split evenly
+        return [(s, min(n, s + nb), 0, slices) for s in range(0, n, nb)]
+    step = -(-slices // -(-per_sample // _STACKED_BLOCK_BYTES))
+    return [(s, s + 1, a, min(slices, a + step)) for s in range(n) for a in range(0, slices, step)]
 
 
 def _stacked_classes(k0, s0, d0):
@@ -359,84 +376,115 @@ def _use_stacked(c_in, c_out, kernel, stride, dilation, groups) -> bool:
 _use_stacked_weight_grad = _use_stacked  # the same rule (a separate name for the tests)
 
 
-def _slice_columns(xp, rest, stride, dilation, out_spatial, buf):
-    """im2col over every axis but the first, for every slice of ``xp`` along the first:
-    (C * prod(rest), N * xp.shape[2] * prod(out[1:])) laid out in the scratch ``buf``."""
-    n, c, p0 = xp.shape[:3]
-    shape = (c, 1) + rest + (n, p0) + tuple(out_spatial[1:])
-    cols = im2col(
-        xp, (1,) + rest, (1,) + tuple(stride[1:]), (1,) + tuple(dilation[1:]), (p0,) + tuple(out_spatial[1:]),
-        out=buf[: math.prod(shape)].reshape(shape),
-    )
+def _block_columns(x, pads, kernel, stride, dilation, out_rest, buf):
+    """im2col over every axis but the first of the block ``x`` (N, C, B, *rest), unpadded, with
+    ``pads`` for the other axes: (C * prod(kernel[1:]), N * B * prod(out_rest)) in the scratch
+    ``buf``, one column per (sample, slice, output position)."""
+    n, c, b = x.shape[:3]
+    rest = tuple(kernel[1:])
+    xp = pad_into_scratch(x, ((0, 0),) + tuple(pads[1:]), "stacked-pad")
+    shape = (c, 1) + rest + (n, b) + tuple(out_rest)
+    cols = im2col(xp, (1,) + rest, (1,) + tuple(stride[1:]), (1,) + tuple(dilation[1:]), (b,) + tuple(out_rest),
+                  out=buf[: math.prod(shape)].reshape(shape))
     return cols.reshape(c * math.prod(rest), -1)
 
 
-def _stacked_rows(weight, js):
-    """(len(js) * C_out, C_in * prod(kernel[1:])): the kernel slices ``js`` stacked as GEMM rows."""
-    c_out, c_in = weight.shape[:2]
-    w = weight.reshape(c_out, c_in, weight.shape[2], -1)[:, :, js]
-    return np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(len(js) * c_out, -1)
+def _stacked_rows(weight, js=None):
+    """(len(js) * C_out, C_in * prod(kernel[1:])): the kernel slices ``js`` (all by default)
+    stacked as GEMM rows."""
+    c_out, c_in, k0 = weight.shape[:3]
+    w = weight.reshape(c_out, c_in, k0, -1)[:, :, list(range(k0)) if js is None else js]
+    return np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(w.shape[2] * c_out, -1)
 
 
-def _stacked_forward(xp, weight, stride, dilation, out_spatial, out, bias=None):
-    """Convolution of the padded ``xp`` into ``out`` by stacked GEMMs (see above); groups 1.
+def _stacked_forward(x, pads, weight, stride, dilation, out, bias=None):
+    """Convolution of the unpadded ``x`` (padded by ``pads``) into ``out`` by stacked GEMMs (see
+    above); groups 1.
 
-    For each residue class, Y[j] = W[:, :, j] @ cols holds every class slice's contribution
-    through kernel slice j, and out[:, :, o] = sum over j of Y[j] at class slice o + t_j.
+    Per residue class and block, Y[j] = W[:, :, j] @ columns holds every block slice's
+    contribution through kernel slice j: class slice m adds Y[j][m] to output m - t_j.  With
+    stride 1 (one class), kernel slice 0 gives each output its first term (the blocks run in
+    slice order), so out is assigned there rather than zeroed and added to.
     """
-    n, c = xp.shape[:2]
-    c_out, k0 = weight.shape[0], weight.shape[2]
-    rest = tuple(weight.shape[3:])
-    s0, o0 = stride[0], out_spatial[0]
-    r, q = math.prod(rest), math.prod(out_spatial[1:])
-    classes = [(res, js, _stacked_rows(weight, [j for j, _ in js])) for res, js in _stacked_classes(k0, s0, dilation[0])]
-    rows = -(-xp.shape[2] // s0)  # slices in the largest class
-    nb = _stacked_batch(n, c * r * rows * q * xp.itemsize)
-    cols_buf = scratch("im2col", c * r * nb * rows * q, xp.dtype)
-    y_buf = scratch("gemm", k0 * c_out * nb * rows * q, xp.dtype)
-    for start in range(0, n, nb):
-        stop = min(n, start + nb)
-        dest = out[start:stop].reshape(stop - start, c_out, o0, q).swapaxes(0, 1)
-        first = True
-        for res, js, w_rows in classes:
-            xs = xp[start:stop, :, res::s0]
-            cols = _slice_columns(xs, rest, stride, dilation, out_spatial, cols_buf)
+    n, c, size0 = x.shape[:3]
+    c_out = weight.shape[0]
+    o0, out_rest = out.shape[2], tuple(out.shape[3:])
+    lo0, s0 = pads[0][0], stride[0]
+    q = math.prod(out_rest)
+    cr = c * math.prod(weight.shape[3:])
+    dest = out.reshape(n, c_out, o0, q)
+    bias_col = None if bias is None else bias.reshape(c_out, 1, 1)
+    if s0 == 1:  # outputs whose kernel slice 0 reads padding get no first term below
+        fill = [(0, min(lo0, o0)), (max(0, lo0 + size0), o0)]
+    else:
+        fill = [(0, o0)]
+    for lo, hi in fill:
+        if lo < hi:
+            dest[:, :, lo:hi] = 0 if bias is None else bias_col
+    for res, js in _stacked_classes(weight.shape[2], s0, dilation[0]):
+        first = (res - lo0) % s0  # the class's first input slice, class slice m0:
+        m0 = (first + lo0) // s0
+        blocks = _stacked_blocks(n, len(range(first, size0, s0)), cr * q * x.itemsize)
+        if not blocks:
+            continue
+        w_rows = _stacked_rows(weight, [j for j, _ in js])
+        width = max((e - s) * (b - a) for s, e, a, b in blocks) * q
+        cols_buf = scratch("im2col", cr * width, x.dtype)
+        y_buf = scratch("gemm", w_rows.shape[0] * width, x.dtype)
+        for s, e, a, b in blocks:
+            sl = slice(first + a * s0, first + (b - 1) * s0 + 1, s0)
+            cols = _block_columns(x[s:e, :, sl], pads, weight.shape[2:], stride, dilation, out_rest, cols_buf)
             y = np.matmul(w_rows, cols, out=y_buf[: w_rows.shape[0] * cols.shape[1]].reshape(w_rows.shape[0], -1))
-            y = y.reshape(len(js), c_out, stop - start, xs.shape[2], q)
-            parts = [y[i][:, :, t : t + o0] for i, (_, t) in enumerate(js)]
-            if first and len(parts) > 1:
-                np.add(parts[0], parts[1], out=dest)  # the first two in one pass over dest
-                parts = parts[2:]
-            elif first:
-                np.copyto(dest, parts.pop(0))
-            first = False
-            for part in parts:
-                np.add(dest, part, out=dest)
-        _add_bias(out[start:stop], bias)
+            y = y.reshape(len(js), c_out, e - s, b - a, q)
+            for i, (j, t) in enumerate(js):
+                lo, hi = max(0, m0 + a - t), min(o0, m0 + b - t)  # the outputs block slices reach
+                if lo >= hi:
+                    continue
+                src = y[i][:, :, lo + t - m0 - a : hi + t - m0 - a].swapaxes(0, 1)
+                target = dest[s:e, :, lo:hi]
+                if j > 0 or s0 > 1:
+                    np.add(target, src, out=target)
+                elif bias is None:
+                    np.copyto(target, src)
+                else:
+                    np.add(src, bias_col, out=target)
     return out
 
 
-def _shifted_dout(dout, ts, rows, buf):
-    """dY (len(ts) * C_out, N * rows * prod(out[1:])): for each i, dout placed at class slices
-    ts[i] .. ts[i] + out[0] - 1 and zero elsewhere; the transpose of the stacked forward's
-    shifted adds.  ``buf`` is scratch of at least that size."""
+def _shifted_dout(dout, ts, first, count, buf):
+    """dY (len(ts) * C_out, N * count * prod(out[1:])): for each i, row block i holds dout's
+    slice m - ts[i] at class slices m = first .. first + count - 1, zero where there is none;
+    the transpose of the stacked forward's shifted adds.  ``buf``: scratch, large enough."""
     n, c_out, o0 = dout.shape[:3]
     q = dout[0, 0, 0].size
-    dy = buf[: len(ts) * c_out * n * rows * q].reshape(len(ts), c_out, n, rows, q)
+    dy = buf[: len(ts) * c_out * n * count * q].reshape(len(ts), c_out, n, count, q)
     src = dout.reshape(n, c_out, o0, q).swapaxes(0, 1)
     for i, t in enumerate(ts):
-        dy[i][:, :, :t] = 0  # zero only what the copy leaves (the buffer is reused scratch)
-        dy[i][:, :, t + o0 :] = 0
-        np.copyto(dy[i][:, :, t : t + o0], src)
+        lo, hi = max(0, first - t), min(o0, first + count - t)  # dout slices inside the block
+        if lo >= hi:
+            dy[i] = 0
+            continue
+        dy[i][:, :, : lo + t - first] = 0  # zero only what the copy leaves (reused scratch)
+        dy[i][:, :, hi + t - first :] = 0
+        np.copyto(dy[i][:, :, lo + t - first : hi + t - first], src[:, :, lo:hi])
     return dy.reshape(len(ts) * c_out, -1)
 
 
-def _stacked_weight_grad(dout, cols: _Columns, weight_shape):
-    """dw of the stacked forward: per residue class, dY @ columns.T, one (len(js) * C_out) x
-    (C_in * prod(kernel[1:])) GEMM per chunk over the class's slices (dY is zero where a slice is
-    not read), rather than k0 GEMMs with C_out rows (116 against 69 GFLOP/s for conv3d's
-    96 x 144 and 32 x 144)."""
-    return _stacked_backward(dout, cols, weight_shape)[1]
+def _add_padding_terms(dw, dout, size0, lo0, s0, d0):
+    """Add to dw (C_in * prod(kernel[1:]), k0, C_out) the terms the stacked weight gradient
+    skips: dout's output slices whose kernel slice j reads padding along the first axis, times
+    those zeros.  They are zero, or NaN where such a dout slice holds an inf or NaN (as in the
+    direct sums and the im2col path); only those edge slices are read."""
+    o0 = dout.shape[2]
+    for j in range(dw.shape[1]):
+        # output o reads input slice o * s0 + j * d0 - lo0; outside [0, size0) is padding
+        lo = min(o0, max(0, -(-(lo0 - j * d0) // s0)))
+        hi = max(lo, min(o0, (size0 - 1 + lo0 - j * d0) // s0 + 1))
+        edges = [sl for sl in (slice(0, lo), slice(hi, o0)) if sl.stop > sl.start]
+        if edges and not all(np.isfinite(dout[:, :, sl].sum()) for sl in edges):
+            finite = np.logical_and.reduce([np.isfinite(dout[:, :, sl]).reshape(dout.shape[0], dout.shape[1], -1).all(axis=(0, 2))
+                                            for sl in edges])
+            dw[:, j, ~finite] = np.nan
 
 
 def _use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups) -> bool:
@@ -454,79 +502,75 @@ def _use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups) -> bo
     )
 
 
-def _stacked_input_grad(dout, weight, dxp, stride, dilation):
-    """Add the gradient of the padded input into the zeroed ``dxp``: the adjoint of
-    :func:`_stacked_forward`.  Per residue class, dout is placed at each kernel slice's shift
-    (dY, zero elsewhere), W_rows.T @ dY gives the columns of every class slice, and a col2im over
-    the other kernel axes adds them up."""
-    n, c_in = dxp.shape[:2]
-    k0 = weight.shape[2]
-    rest = tuple(weight.shape[3:])
-    out_spatial = tuple(dout.shape[2:])
-    s0 = stride[0]
-    r, q = math.prod(rest), math.prod(out_spatial[1:])
-    classes = [(res, js, _stacked_rows(weight, [j for j, _ in js]).T) for res, js in _stacked_classes(k0, s0, dilation[0])]
-    rows = -(-dxp.shape[2] // s0)
-    nb = _stacked_batch(n, c_in * r * rows * q * dout.itemsize)
-    dy_buf = scratch("dout", k0 * weight.shape[0] * nb * rows * q, dout.dtype)
-    cols_buf = scratch("im2col", c_in * r * nb * rows * q, dout.dtype)
-    for start in range(0, n, nb):
-        stop = min(n, start + nb)
-        for res, js, w_cols in classes:
-            target = dxp[start:stop, :, res::s0]
-            dy = _shifted_dout(dout[start:stop], [t for _, t in js], target.shape[2], dy_buf)
-            _stacked_class_input_grad(target, w_cols, dy, rest, stride, dilation, out_spatial, cols_buf)
-    return dxp
+def _stacked_weight_grad(dout, cols: _Columns, weight_shape):
+    """dw of the stacked forward: per residue class and block, columns @ dY.T, one
+    (C_in * prod(kernel[1:])) x (len(js) * C_out) GEMM (dY is zero where a slice is not read),
+    rather than k0 GEMMs with C_out rows (116 against 69 GFLOP/s for conv3d's 96 x 144 and
+    32 x 144)."""
+    return _stacked_backward(dout, cols.x.shape, cols.pads, cols.kernel, cols.stride, cols.dilation, x=cols.x)[1]
 
 
-def _stacked_class_input_grad(target, w_cols, dy, rest, stride, dilation, out_spatial, buf):
-    """Add one residue class's share of the input gradient into ``target`` (the class's slices of
-    the padded input's gradient, one chunk): ``W_rows.T @ dY``, then a col2im over the kernel
-    axes after the first.  ``buf`` is scratch for the columns."""
-    c_in = target.shape[1]
-    r = math.prod(rest)
-    dcols = np.matmul(w_cols, dy, out=buf[: c_in * r * dy.shape[1]].reshape(c_in * r, -1))
-    col2im_add(
-        target, dcols.reshape((c_in, 1) + rest + (target.shape[0], target.shape[2]) + tuple(out_spatial[1:])),
-        (1,) + rest, (1,) + tuple(stride[1:]), (1,) + tuple(dilation[1:]), (target.shape[2],) + tuple(out_spatial[1:]),
-    )
+def _stacked_input_grad(dout, weight, x_shape, pads, stride, dilation, out=None):
+    """dx (into ``out`` when given) by the adjoint of :func:`_stacked_forward`: per residue class
+    and block, dout is placed at each kernel slice's shift (dY, zero elsewhere), W_rows.T @ dY
+    gives the columns of every block slice, and a col2im over the other kernel axes sums them
+    onto dx."""
+    return _stacked_backward(dout, x_shape, pads, tuple(weight.shape[2:]), stride, dilation, weight=weight, dx=out)[0]
 
 
-def _stacked_backward(dout, cols: _Columns, weight_shape, weight=None, dx=None):
-    """``(dx, dw)`` of the stacked forward: dw as :func:`_stacked_weight_grad` says, and given
-    the ``weight``, dx too (into ``dx`` when given; else None), in the same pass: per chunk and
-    residue class, dout is placed at each kernel slice's shift once (dY) and serves both GEMMs.
-    As two passes they built dY twice (2 x 2.5 ms of conv3d's 76 ms on one core)."""
-    n, c, p0 = cols.padded_shape[:3]
-    c_out, _, k0 = weight_shape[:3]
-    rest = tuple(weight_shape[3:])
-    s0 = cols.stride[0]
-    r, q = math.prod(rest), math.prod(cols.out_spatial[1:])
-    rows = -(-p0 // s0)
-    nb = _stacked_batch(n, c * r * rows * q * dout.itemsize)
-    cols_buf = scratch("im2col", c * r * nb * rows * q, dout.dtype)
-    dy_buf = scratch("dout", k0 * c_out * nb * rows * q, dout.dtype)
+def _stacked_backward(dout, x_shape, pads, kernel, stride, dilation, x=None, weight=None, dx=None):
+    """``(dx, dw)`` of a stacked convolution, each None unless asked for: dw given the input
+    ``x``, dx (into ``dx`` when given) given the ``weight``.  Both in one pass: per block and
+    residue class, dout is placed at each kernel slice's shift once (dY) and serves both GEMMs
+    (as two passes they built dY twice: 2 x 2.5 ms of conv3d's 76 ms on one core).
+
+    Input slice i is padded slice i + pad, read by the kernel slices of its class (i + pad) % s0
+    at class slice m = (i + pad) // s0, for output m - t.
+    """
+    n, c, size0 = x_shape[:3]
+    c_out, k0 = dout.shape[1], kernel[0]
+    out_rest = tuple(dout.shape[3:])
+    lo0, s0 = pads[0][0], stride[0]
+    cr, q = c * math.prod(kernel[1:]), math.prod(out_rest)
+    classes = _stacked_classes(k0, s0, dilation[0])
     if weight is not None:
-        dcols_buf = scratch("gemm", c * r * nb * rows * q, dout.dtype)
-        dxp = _padded_grad_buffer(cols.padded_shape, dout.dtype, cols.pads, dx)
-    classes = [
-        (res, js, None if weight is None else _stacked_rows(weight, [j for j, _ in js]).T)
-        for res, js in _stacked_classes(k0, s0, cols.dilation[0])
-    ]
-    dw = np.zeros((k0, c_out, c * r), dtype=dout.dtype)
-    for start in range(0, n, nb):
-        stop = min(n, start + nb)
-        xp = cols.padded(start, stop)
-        for res, js, w_cols in classes:
-            xs = xp[:, :, res::s0]
-            chunk = _slice_columns(xs, rest, cols.stride, cols.dilation, cols.out_spatial, cols_buf)
-            dy = _shifted_dout(dout[start:stop], [t for _, t in js], xs.shape[2], dy_buf)
-            dw[[j for j, _ in js]] += np.matmul(chunk, dy.T).T.reshape(len(js), c_out, c * r)
+        dx = np.empty(x_shape, dtype=dout.dtype) if dx is None else dx
+        w_all = _stacked_rows(weight)  # (k0 * C_out, C_in * prod(kernel[1:]))
+        read = {(res - lo0) % s0 for res, _ in classes}
+        for first in set(range(min(s0, size0))) - read:
+            dx[:, :, first::s0] = 0  # slices no kernel slice reads
+    dw = None if x is None else np.zeros((cr, k0 * c_out), dtype=dout.dtype)  # transposed
+    per_slice = cr * q * dout.itemsize
+    for res, js in classes:
+        first = (res - lo0) % s0  # the class's first input slice
+        count = len(range(first, size0, s0))
+        blocks = _stacked_blocks(n, count, per_slice)
+        if not blocks:
+            continue
+        positions = max((e - s) * (b - a) for s, e, a, b in blocks) * q
+        dy_buf = scratch("dout", len(js) * c_out * positions, dout.dtype)
+        cols_buf = scratch("im2col", cr * positions, dout.dtype)
+        rows = np.array([j * c_out + o for j, _ in js for o in range(c_out)])
+        if weight is not None:
+            w_cols = np.ascontiguousarray(w_all[rows].T)  # (C_in * prod(kernel[1:]), len(js) * C_out)
+        for s, e, a, b in blocks:
+            sl = slice(first + a * s0, first + (b - 1) * s0 + 1, s0)
+            dy = _shifted_dout(dout[s:e], [t for _, t in js], (first + lo0) // s0 + a, b - a, dy_buf)
+            if x is not None:
+                cols = _block_columns(x[s:e, :, sl], pads, kernel, stride, dilation, out_rest, cols_buf)
+                dw[:, rows] += np.matmul(cols, dy.T)
             if weight is not None:
-                _stacked_class_input_grad(dxp[start:stop, :, res::s0], w_cols, dy, rest, cols.stride, cols.dilation,
-                                          cols.out_spatial, dcols_buf)
-    dw = np.ascontiguousarray(dw.reshape(k0, c_out, c, r).transpose(1, 2, 0, 3)).reshape(weight_shape)
-    return (None if weight is None else unpad(dxp, cols.pads, dx)), dw
+                dcols = np.matmul(w_cols, dy, out=cols_buf[: cr * dy.shape[1]].reshape(cr, -1))
+                rest = tuple(kernel[1:])
+                col2im_unpadded(
+                    dx[s:e, :, sl], dcols.reshape((c, 1) + rest + (e - s, b - a) + out_rest), ((0, 0),) + tuple(pads[1:]),
+                    (1,) + rest, (1,) + tuple(stride[1:]), (1,) + tuple(dilation[1:]), (b - a,) + out_rest,
+                )
+    if dw is not None:
+        r = math.prod(kernel[1:])
+        _add_padding_terms(dw.reshape(cr, k0, c_out), dout, size0, lo0, s0, dilation[0])
+        dw = np.ascontiguousarray(dw.reshape(c, r, k0, c_out).transpose(3, 0, 2, 1)).reshape((c_out, c) + tuple(kernel))
+    return dx, dw
 
 
 # Small 2-D convolutions (LeNet's second) run as ONE GEMM of kernel-row windows by a banded
@@ -969,7 +1013,7 @@ def _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups, ou
     )
     dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
     if _use_stacked(c_out, c_in, kernel, (1,) * nd, dilation, groups):
-        return _stacked_forward(region, np.ascontiguousarray(flipped.swapaxes(0, 1)), (1,) * nd, dilation, in_spatial, dx)
+        return _stacked_forward(region, ((0, 0),) * nd, np.ascontiguousarray(flipped.swapaxes(0, 1)), (1,) * nd, dilation, dx)
     grid = _Columns(region, ((0, 0),) * nd, kernel, (1,) * nd, tuple(dilation), in_spatial, groups, cacheable=False)
     per_sample = _per_sample(cig, cog * kk, math.prod(in_spatial))
     out_buf = None
@@ -1161,16 +1205,19 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None, bias=None):
     cols = _Columns(x, tuple(pads), kernel, tuple(stride), tuple(dilation), out_spatial, groups)
     if cols.depthwise:
         return _into(out, _depthwise_forward(cols, weight, out, bias)), cols
-    xp = cols.padded()  # in scratch: the cache keeps x (see _Columns)
-    band2d = _use_band2d(x.shape[1], c_out, kernel, xp.shape[-1], out_spatial[-1], groups)
+    band2d = _use_band2d(x.shape[1], c_out, kernel, cols.padded_shape[-1], out_spatial[-1], groups)
     if band2d and cols.x_finite and _all_finite(weight):
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
-        return _band2d_forward(xp, weight, stride, dilation, out_spatial, out, bias)
-    if _use_stacked(x.shape[1], c_out, kernel, stride, dilation, groups):
+        return _band2d_forward(cols.padded(), weight, stride, dilation, out_spatial, out, bias)
+    if _use_stacked(x.shape[1], c_out, kernel, stride, dilation, groups) and _all_finite(weight):
+        # (it skips the slices of padding along the first axis: an inf weight would make NaN there)
         if out is None:
             out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
-        return _stacked_forward(xp, weight, stride, dilation, out_spatial, out, bias), cols
+        _stacked_forward(x, pads, weight, stride, dilation, out, bias)
+        cols.x_finite  # for the stacked backward, on this part's thread rather than the caller's
+        return out, cols
+    xp = cols.padded()  # in scratch: the cache keeps x (see _Columns)
     w_mat = weight.reshape(groups, c_out // groups, -1)
     if out is None:
         out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
@@ -1382,8 +1429,7 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
         # (the zeros dout is padded with meet every weight: an inf there would make NaN)
         return _input_grad_by_correlation(dout, weight, x_shape, pads, dilation, groups, out)
     elif _use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups) and _all_finite(weight):
-        dxp = _padded_grad_buffer(padded_shape, dout.dtype, pads, out)
-        _stacked_input_grad(dout, weight, dxp, stride, dilation)
+        return _stacked_input_grad(dout, weight, x_shape, pads, stride, dilation, out)
     elif _use_flat(stride, weight):
         return _into(out, _input_grad_flat(dout, weight, x_shape, pads, dilation, groups))
     else:
@@ -1419,16 +1465,6 @@ def _into(out, result):
         return result
     np.copyto(out, result)
     return out
-
-
-def _padded_grad_buffer(padded_shape, dtype, pads, out):
-    """A zeroed array for the padded input's gradient: scratch when only its unpadded region
-    leaves the pass (copied out by :func:`unpad`), a new array when it is returned."""
-    if out is None and not any(lo or hi for lo, hi in pads):
-        return np.zeros(padded_shape, dtype=dtype)
-    dxp = scratch("dx", math.prod(padded_shape), dtype).reshape(padded_shape)
-    dxp[...] = 0
-    return dxp
 
 
 def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd, padding_mode="zeros"):
@@ -1483,12 +1519,14 @@ def _stacked_both(cols, weight, dout) -> bool:
 def _stacked_grads(dout, cols, weight, bias, x_shape):
     """``(dx, dw, db)`` by :func:`_stacked_backward`, in the forward's batch parts when it had them."""
     if not isinstance(cols, _PartColumns):
-        dx, dw = _stacked_backward(dout, cols, weight.shape, weight)
+        dx, dw = _stacked_backward(dout, x_shape, cols.pads, cols.kernel, cols.stride, cols.dilation, cols.x, weight)
         return dx, dw, (bias_grad(dout) if bias else None)
     dx = np.empty(x_shape, dtype=dout.dtype)
 
     def part(start, stop):
-        _, dw = _stacked_backward(dout[start:stop], cols.parts[start, stop], weight.shape, weight, dx[start:stop])
+        c = cols.parts[start, stop]
+        _, dw = _stacked_backward(dout[start:stop], c.x.shape, c.pads, c.kernel, c.stride, c.dilation, c.x, weight,
+                                  dx[start:stop])
         return dw, (bias_grad(dout[start:stop]) if bias else None)
 
     partial = _threads.run(part, list(cols.parts), uses_blas=True)
