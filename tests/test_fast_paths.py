@@ -305,6 +305,8 @@ def stacked_calls(monkeypatch):
         ((3, 3, 13, 7), (5, 3, 3, 2), dict(stride=(2, 2), dilation=(2, 1), padding=2)),  # {0, 1, 2}; odd never read
         ((3, 3, 13, 7), (5, 3, 4, 2), dict(stride=(3, 1))),  # classes {0, 3}, {1}, {2}
         ((3, 2, 10, 6, 5), (4, 2, 5, 2, 2), dict(stride=(2, 1, 2))),
+        ((2, 3, 4, 7, 6), (5, 3, 2, 3, 3), dict(padding="same", dilation=(1, 2, 2))),  # flat planes, dilated
+        ((3, 3, 11, 8), (5, 3, 4, 3), dict(stride=(2, 1), padding=(1, 1))),  # flat rows, classes {0, 2}, {1, 3}
     ],
 )
 def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, blocks, x_shape, w_shape, options):
