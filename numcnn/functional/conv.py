@@ -10,8 +10,9 @@ chosen by shape and measured on a 2-core machine (notes/perf.md):
 - when one sample's GEMM is tiny, one GEMM per sample (a stack in a single np.matmul);
 - stride-1 dx is the correlation of the padded dout with the flipped weight (im2col + GEMM, no
   col2im) when C_out <= C_in; otherwise W.T @ dout on the flat padded grid, where each kernel
-  offset's col2im add is one contiguous shifted run; strided dx is W.T @ dout and a col2im by
-  strided slice-adds straight onto dx (entries on padding dropped);
+  offset's col2im add is one contiguous shifted run; strided dx is W.T @ dout and a col2im,
+  by phases (contiguous shifted adds, then one interleaving copy; _col2im.py) where padding is
+  'same'-like, else by strided slice-adds straight onto dx (entries on padding dropped);
 - depthwise 2-D convolutions are banded GEMMs per (channel, sample) read from the unpadded input,
   or, for images wider than the band allows, einsums on the flat padded plane; other depthwise
   shapes sum shifted slices; a pointwise 1x1 is a stack of per-sample GEMMs on the NCHW arrays;
@@ -51,6 +52,7 @@ from ._window import (
     window_slices,
 )
 from .. import _threads
+from ._col2im import col2im_phased, phased
 from ._scratch import pad_into_scratch, scratch
 from .padding import check_mode_pads, check_padding_mode, pad_mode, pad_mode_adjoint
 
@@ -389,6 +391,18 @@ def _block_columns(x, pads, kernel, stride, dilation, out_rest, buf):
     return cols.reshape(c * math.prod(rest), -1)
 
 
+def _col2im(dx, cols, pads, kernel, stride, dilation, out_shape):
+    """Replace dx by the col2im of ``cols`` (scratch, clobbered): by phases (_col2im.py) where
+    they apply, else by strided adds onto dx."""
+    axes = phased(dx.shape[2:], pads, kernel, stride, dilation, out_shape) if _PHASED_COL2IM else None
+    if axes is None:
+        return col2im_unpadded(dx, cols, pads, kernel, stride, dilation, out_shape)
+    return col2im_phased(dx, cols, axes, kernel, stride, out_shape)
+
+
+_PHASED_COL2IM = True  # a switch for the tests
+
+
 def _stacked_rows(weight, js=None):
     """(len(js) * C_out, C_in * prod(kernel[1:])): the kernel slices ``js`` (all by default)
     stacked as GEMM rows."""
@@ -562,7 +576,7 @@ def _stacked_backward(dout, x_shape, pads, kernel, stride, dilation, x=None, wei
             if weight is not None:
                 dcols = np.matmul(w_cols, dy, out=cols_buf[: cr * dy.shape[1]].reshape(cr, -1))
                 rest = tuple(kernel[1:])
-                col2im_unpadded(
+                _col2im(
                     dx[s:e, :, sl], dcols.reshape((c, 1) + rest + (e - s, b - a) + out_rest), ((0, 0),) + tuple(pads[1:]),
                     (1,) + rest, (1,) + tuple(stride[1:]), (1,) + tuple(dilation[1:]), (b - a,) + out_rest,
                 )
@@ -1437,9 +1451,7 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
         ck = c_in * math.prod(kernel)
         positions = math.prod(out_spatial)
         # straight onto the unpadded dx: no padded buffer to zero, nor a crop to copy out
-        dx = np.zeros(x_shape, dtype=dout.dtype) if out is None else out
-        if out is not None:
-            dx[...] = 0
+        dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
         chunks = _batch_chunks(n, ck * positions * dout.itemsize)
         step = chunks[0][1] - chunks[0][0]
         d_buf = scratch("dout", step * c_out * positions, dout.dtype)
@@ -1454,7 +1466,7 @@ def _input_grad(dout, weight, x_shape, stride, pads, dilation, groups, out=None)
                 d_mat = _to_gemm_layout(dout[start:stop], groups, d_buf)
                 np.matmul(w_t, d_mat, out=dcols)
             dcols = dcols.reshape((c_in,) + kernel + (stop - start,) + out_spatial)
-            col2im_add_unpadded(dx[start:stop], dcols, pads, kernel, stride, dilation, out_spatial)
+            _col2im(dx[start:stop], dcols, pads, kernel, stride, dilation, out_spatial)
         return dx
     return unpad(dxp, pads, out)
 
