@@ -541,13 +541,13 @@ def test_col2im_by_phases_matches_the_strided_adds(nd, data):
     if geometry is None:
         return
     size, kernel, stride, dilation, pads, _, out = geometry
-    axes = phased(size, pads, kernel, stride, dilation, out)
-    if axes is None:
+    plan = phased(tuple(size), tuple(pads), tuple(kernel), tuple(stride), tuple(dilation), tuple(out))
+    if plan is None:
         return
     rng = np.random.default_rng(sum(size) + sum(out) + sum(kernel))
     cols = rng.standard_normal([3] + kernel + [2] + out)
     want = col2im_add_unpadded(np.zeros([2, 3] + size), cols, pads, kernel, stride, dilation, out)
-    got = col2im_phased(np.full([2, 3] + size, np.nan), cols.copy(), axes, kernel, stride, out)
+    got = col2im_phased(np.full([2, 3] + size, np.nan), cols.copy(), plan, stride, out)
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
 

@@ -21,6 +21,7 @@ padding 1 at stride 1 or 2 and 4x4 / stride 2 / padding 1 transposed convolution
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -46,65 +47,69 @@ def _axis_phases(size, lo, k, s, d, n_out):
     return taps, lengths
 
 
+@functools.lru_cache(maxsize=256)
 def phased(spatial, pads, kernel, stride, dilation, out_shape):
-    """The geometry :func:`col2im_phased` needs, or None where it does not apply."""
+    """The plan :func:`col2im_phased` follows for this geometry (tuples), or None where it does
+    not apply: the column entries to zero, and per phase its kernel offsets (flat index into
+    the kernel, flat shift) and its length along each axis."""
     axes = []
     for size, (lo, _), k, s, d, n_out in zip(spatial, pads, kernel, stride, dilation, out_shape):
         geometry = _axis_phases(size, lo, k, s, d, n_out)
         if geometry is None:
             return None
         axes.append(geometry)
-    return axes
-
-
-def col2im_phased(dx, cols, axes, kernel, stride, out_shape):
-    """Replace ``dx`` (N, C, *spatial) by the col2im of ``cols`` (C, *kernel, N, *out_shape):
-    the sum of every column entry onto the input position it was read from, padding dropped.
-
-    ``axes`` is :func:`phased`'s geometry; ``cols`` is scratch: its entries on padding are zeroed.
-    """
-    n, c = dx.shape[:2]
     nd = len(kernel)
-    positions = math.prod(out_shape)
-    row = n * positions
-    row_steps = [math.prod(out_shape[a + 1 :]) for a in range(nd)]
-    # zero the entries whose phase index falls outside their phase (they read padding)
+    # the entries whose phase index falls outside their phase (they read padding)
+    zero = []
     for a, (taps, _) in enumerate(axes):
         for i, (_, _, o_lo, o_hi) in enumerate(taps):
             for off in (slice(0, o_lo), slice(o_hi, out_shape[a])):
                 if off.stop > off.start:
                     index = [slice(None)] * (1 + nd + 1 + nd)
                     index[1 + a], index[2 + nd + a] = i, off
-                    cols[tuple(index)] = 0
-    phases = {}  # phase tuple -> [(offset, flat shift)]
-    for offset in itertools.product(*(range(k) for k in kernel)):
+                    zero.append(tuple(index))
+    row_steps = [math.prod(out_shape[a + 1 :]) for a in range(nd)]
+    phases = {}  # phase tuple -> [(flat kernel index, flat shift)]
+    for flat, offset in enumerate(itertools.product(*(range(k) for k in kernel))):
         taps = [axes[a][0][i] for a, i in enumerate(offset)]
         if any(o_hi <= o_lo for _, _, o_lo, o_hi in taps):
             continue  # this offset only ever reads padding
         key = tuple(p for p, *_ in taps)
-        phases.setdefault(key, []).append((offset, sum(q * st for (_, q, _, _), st in zip(taps, row_steps))))
-    buf = scratch("col2im", len(phases) * c * row, dx.dtype).reshape(len(phases), c, row)
-    by_channel = cols.reshape((c, math.prod(kernel), row))
-    lead = (slice(None), slice(None))
-    covered = set()
-    for acc, (key, offsets) in zip(buf, phases.items()):
+        phases.setdefault(key, []).append((flat, sum(q * st for (_, q, _, _), st in zip(taps, row_steps))))
+    plan = []
+    for key, offsets in phases.items():
         offsets.sort(key=lambda item: item[1] != 0)  # a shift of 0 first: copied, not added to zeros
-        first = True
-        for offset, shift in offsets:
-            src = by_channel[:, np.ravel_multi_index(offset, kernel)]
-            if first and shift == 0:
+        plan.append((key, tuple(offsets), tuple(axes[a][1][p] for a, p in enumerate(key))))
+    uncovered = [key for key in itertools.product(*(range(s) for s in stride)) if key not in phases]
+    return tuple(zero), tuple(plan), tuple(uncovered)
+
+
+def col2im_phased(dx, cols, plan, stride, out_shape):
+    """Replace ``dx`` (N, C, *spatial) by the col2im of ``cols`` (C, *kernel, N, *out_shape):
+    the sum of every column entry onto the input position it was read from, padding dropped.
+
+    ``plan`` is :func:`phased`'s; ``cols`` is scratch: its entries on padding are zeroed.
+    """
+    n, c = dx.shape[:2]
+    zero, phases, uncovered = plan
+    for index in zero:
+        cols[index] = 0
+    row = n * math.prod(out_shape)
+    buf = scratch("col2im", len(phases) * c * row, dx.dtype).reshape(len(phases), c, row)
+    by_channel = cols.reshape((c, -1, row))
+    lead = (slice(None), slice(None))
+    for acc, (key, offsets, lengths) in zip(buf, phases):
+        for i, (flat, shift) in enumerate(offsets):
+            src = by_channel[:, flat]
+            if i == 0 and shift == 0:
                 np.copyto(acc, src)
-            else:
-                if first:
-                    acc[...] = 0
-                target = acc[:, max(0, shift) : row + min(0, shift)]
-                np.add(target, src[:, max(0, -shift) : row - max(0, shift)], out=target)
-            first = False
-        lengths = [axes[a][1][p] for a, p in enumerate(key)]
+                continue
+            if i == 0:
+                acc[...] = 0
+            target = acc[:, max(0, shift) : row + min(0, shift)]
+            np.add(target, src[:, max(0, -shift) : row - max(0, shift)], out=target)
         view = acc.reshape((c, n) + tuple(out_shape))[lead + tuple(slice(0, m) for m in lengths)]
         np.copyto(dx[lead + tuple(slice(p, None, s) for p, s in zip(key, stride))], view.swapaxes(0, 1))
-        covered.add(key)
-    for key in itertools.product(*(range(s) for s in stride)):
-        if key not in covered:  # targets no offset reaches: a zero gradient
-            dx[lead + tuple(slice(p, None, s) for p, s in zip(key, stride))] = 0
+    for key in uncovered:  # targets no offset reaches: a zero gradient
+        dx[lead + tuple(slice(p, None, s) for p, s in zip(key, stride))] = 0
     return dx

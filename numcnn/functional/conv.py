@@ -394,10 +394,13 @@ def _block_columns(x, pads, kernel, stride, dilation, out_rest, buf):
 def _col2im(dx, cols, pads, kernel, stride, dilation, out_shape):
     """Replace dx by the col2im of ``cols`` (scratch, clobbered): by phases (_col2im.py) where
     they apply, else by strided adds onto dx."""
-    axes = phased(dx.shape[2:], pads, kernel, stride, dilation, out_shape) if _PHASED_COL2IM else None
-    if axes is None:
+    plan = None
+    if _PHASED_COL2IM:
+        plan = phased(tuple(dx.shape[2:]), tuple(tuple(p) for p in pads), tuple(kernel), tuple(stride), tuple(dilation),
+                      tuple(out_shape))
+    if plan is None:
         return col2im_unpadded(dx, cols, pads, kernel, stride, dilation, out_shape)
-    return col2im_phased(dx, cols, axes, kernel, stride, out_shape)
+    return col2im_phased(dx, cols, plan, stride, out_shape)
 
 
 _PHASED_COL2IM = True  # a switch for the tests
@@ -572,7 +575,10 @@ def _stacked_backward(dout, x_shape, pads, kernel, stride, dilation, x=None, wei
             dy = _shifted_dout(dout[s:e], [t for _, t in js], (first + lo0) // s0 + a, b - a, dy_buf)
             if x is not None:
                 cols = _block_columns(x[s:e, :, sl], pads, kernel, stride, dilation, out_rest, cols_buf)
-                dw[:, rows] += np.matmul(cols, dy.T)
+                if len(classes) == 1:  # every kernel slice, in order
+                    dw += np.matmul(cols, dy.T)
+                else:
+                    dw[:, rows] += np.matmul(cols, dy.T)
             if weight is not None:
                 dcols = np.matmul(w_cols, dy, out=cols_buf[: cr * dy.shape[1]].reshape(cr, -1))
                 rest = tuple(kernel[1:])
