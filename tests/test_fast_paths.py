@@ -328,16 +328,24 @@ def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, bl
     dout = rng.standard_normal(out.shape).astype(dtype)
     dx, dw, _ = backward(dout, cache)
     assert stacked_calls.get("_stacked_forward") and stacked_calls.get("_stacked_weight_grad")
-    if w_shape[0] > x_shape[1] or options.get("stride", 1) != 1:
-        assert stacked_calls.get("_stacked_input_grad")
-    else:  # dx as the correlation of dout, itself run by the stacked forward
+    assert stacked_calls.get("_stacked_input_grad")  # in one pass with dw, even where C_out <= C_in
+    if w_shape[0] <= x_shape[1] and options.get("stride", 1) == 1:
+        # dx alone (as in a transposed convolution's forward): the correlation of dout, itself
+        # run by the stacked forward
+        pads = conv_module.conv_padding(options.get("padding", 0), nd, w_shape[2:], (1,) * nd, options.get("dilation", 1))
+        dilation = numcnn.functional._window.as_tuple(options.get("dilation", 1), nd, "dilation")
+        alone = conv_module.conv_nd_input_grad(dout, w, x.shape, (1,) * nd, pads, dilation, 1)
         assert stacked_calls["_stacked_forward"] == 2
+        np.testing.assert_array_equal(alone.shape, dx.shape)
     force(_STACKED=False)
     want_out, want_cache = forward(x.astype(np.float64), w.astype(np.float64), **options)
     want_dx, want_dw, _ = backward(dout.astype(np.float64), want_cache)
     assert out.dtype == dx.dtype == dw.dtype == dtype
     tol = 1e-12 if dtype == np.float64 else 2e-5  # float32: a few ulps of sums of ~100 terms
-    for got, want in ((out, want_out), (dx, want_dx), (dw, want_dw)):
+    results = [(out, want_out), (dx, want_dx), (dw, want_dw)]
+    if w_shape[0] <= x_shape[1] and options.get("stride", 1) == 1:
+        results.append((alone, want_dx))
+    for got, want in results:
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
@@ -346,7 +354,11 @@ def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, bl
     [
         (16, 32, (3, 3, 3), (1, 1, 1), (1, 1, 1), True, True, True),  # the bench's conv3d
         (64, 64, (3, 3), (1, 1), (1, 1), True, True, True),
-        (128, 128, (3, 3), (1, 1), (1, 1), False, False, False),  # plain GEMM already efficient
+        (64, 64, (5,), (1,), (1,), True, True, True),  # conv1d: inner size 64
+        (48, 48, (5,), (1,), (1,), False, False, False),  # inner size 48
+        (128, 128, (3, 3), (1, 1), (1, 1), True, True, True),  # 128 rows: inner 384 >= 3 x 128
+        (64, 128, (3, 3), (1, 1), (1, 1), False, False, False),  # inner 192 < 3 x 128
+        (256, 256, (3, 3), (1, 1), (1, 1), False, False, False),  # plain GEMM already efficient
         (3, 32, (5, 5), (1, 1), (1, 1), False, False, False),  # inner size 15
         (32, 64, (3, 3), (2, 2), (1, 1), False, False, False),  # classes {0, 2}, {1}
         (32, 64, (4, 4), (2, 2), (1, 1), False, False, True),  # classes {0, 2}, {1, 3}: dx only
@@ -408,8 +420,9 @@ def test_flat_depthwise_weight_grad_keeps_nonfinite_inputs_local():
         assert_matches_direct(got, want)
 
 
+@pytest.mark.parametrize("w_shape", [(5, 3, 3, 3, 3), (9, 3, 3, 1, 2)])  # dw's GEMM either way round
 @pytest.mark.parametrize("where", ["x", "w", "dout"])
-def test_stacked_paths_keep_nonfinite_values_local(force, where):
+def test_stacked_paths_keep_nonfinite_values_local(force, where, w_shape):
     """dY's zeros must not turn an inf in x (weight gradient) or in w (input gradient) into NaN
     elsewhere: such operands take the other paths.  The stacked passes skip the slices of
     padding along the first axis, whose zeros meet an inf in w (forward) or in an edge slice of
@@ -417,18 +430,19 @@ def test_stacked_paths_keep_nonfinite_values_local(force, where):
     force(**STACKED)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 3, 5, 6, 5))
-    w = rng.standard_normal((5, 3, 3, 3, 3))
-    dout = np.ones((2, 5, 5, 6, 5))
+    w = rng.standard_normal(w_shape)
+    pad = tuple(k // 2 for k in w_shape[2:])
+    dout = np.ones((2, w_shape[0], 5, 6, 5 + 2 * pad[2] - w_shape[4] + 1))
     if where == "x":
         x[0, 1, 0, 2, 3] = np.inf
     elif where == "w":
-        w[1, 0, 0, 2, 1] = np.inf  # kernel slice 0: reads the padding before output slice 0
+        w[1, 0, 0, 0, 1] = np.inf  # kernel slice 0: reads the padding before output slice 0
     else:
         dout[1, 2, 4, 2, 3] = np.inf  # output slice 4: kernel slice 2 reads the padding after it
     with np.errstate(invalid="ignore"):
-        out, cache = conv3d_forward(x, w, padding=1)
+        out, cache = conv3d_forward(x, w, padding=pad)
         dx, dw, _ = conv3d_backward(dout, cache)
-        want = direct_conv(x, w, (1,) * 3, (1,) * 3, (1,) * 3, 1, dout)
+        want = direct_conv(x, w, (1,) * 3, pad, (1,) * 3, 1, dout)
     for got, expected in zip((out, dx, dw), want):
         assert_matches_direct(got, expected)
 

@@ -41,8 +41,6 @@ from ._window import (
     check_groups,
     check_input,
     check_weight,
-    col2im_add,
-    col2im_add_unpadded,
     col2im_unpadded,
     conv_output_shape,
     conv_padding,
@@ -320,8 +318,9 @@ class _Columns:
 # 16, 32, 32) x (32, 16, 3, 3, 3), notes/perf.md): one core 80 -> 63 ms fwd+bwd, 2 threads
 # 40 -> 33 ms, the two threads no longer waiting on memory.
 _STACKED = True  # a switch for the tests
-_STACKED_MAX_ROWS = 64  # C_out up to this many: more and the plain GEMM is already efficient
-_STACKED_MIN_INNER = 96  # C_in * prod(kernel[1:]) at least this: a shorter inner dimension is worse
+_STACKED_MAX_ROWS = 64  # C_out up to this many (twice that with a long inner size, see below)
+_STACKED_MIN_INNER = 64  # C_in * prod(kernel[1:]) at least this: a shorter inner dimension is worse
+_STACKED_MIN_DX_INNER = 96  # the input gradient's inner size, len(js) * C_out, at least this
 _STACKED_BLOCK_BYTES = 6 << 20
 
 
@@ -357,22 +356,29 @@ def _stacked_classes(k0, s0, d0):
     return sorted(classes.items())
 
 
+def _stacked_shape(c_in, c_out, kernel) -> bool:
+    """The channel counts for which the stacked passes pay: the GEMM's inner size C_in *
+    prod(kernel[1:]) at least ``_STACKED_MIN_INNER``, and C_out up to ``_STACKED_MAX_ROWS``, or
+    up to twice that when the inner size is at least 3 C_out (the stacked product, k0 times the
+    output, then costs little beside its GEMM).  Measured at 2 threads, fwd + both gradients,
+    stacked against plain (notes/perf.md): (4, 8, 16, 32, 32) x (16, 8, 3, 3, 3) 0.71x,
+    (32, 64, 32, 32) x (64, 64, 3, 3) 0.91x, (32, 64, 256) x (64, 64, 5) 0.94x,
+    (16, 128, 16, 16) x (128, 128, 3, 3) 0.90x (one thread 0.83x), (32, 128, 16, 16) 0.94x;
+    about even for (32, 24, 32, 32) x (48, 24, 3, 3) and (32, 64, 28, 28) x (128, 64, 3, 3);
+    slower for (64, 48, 64) x (48, 48, 5) (inner 48: 1.09x), (32, 32, 32, 32) x (128, 32, 3, 3)
+    (inner 96 < 3 x 128: 1.24x) and (8, 256, 14, 14) x (256, 256, 3, 3) (1.12x)."""
+    inner = c_in * math.prod(kernel[1:])
+    rows_ok = c_out <= _STACKED_MAX_ROWS or (c_out <= 2 * _STACKED_MAX_ROWS and inner >= 3 * c_out)
+    return inner >= _STACKED_MIN_INNER and rows_ok
+
+
 def _use_stacked(c_in, c_out, kernel, stride, dilation, groups) -> bool:
-    """Measured (notes/perf.md): 0.63x the time for (4, 16, 16, 32, 32) x (32, 16, 3, 3, 3), 0.80x
-    for (16, 32, 66, 66) x (32, 32, 3, 3), 0.90x for (32, 64, 32, 32) x (64, 64, 3, 3); slower
-    with 128 output channels (1.10x) or an inner size of 64 or less (1.11x to 3x).  Stride 1
-    along the first axis only: (32, 32, 56, 56) x (64, 32, 3, 3) stride 2 (residue classes
-    {0, 2} and {1}) took 1.06x; (32, 32, 32, 32) x (64, 32, 4, 4) stride 2 ({0, 2}, {1, 3})
-    0.92x for the forward but 1.3x for its weight gradient, and the plain forward keeps a small
-    im2col that the plain weight gradient reuses."""
-    return (
-        _STACKED
-        and groups == 1
-        and stride[0] == 1
-        and kernel[0] > 1
-        and c_out <= _STACKED_MAX_ROWS
-        and c_in * math.prod(kernel[1:]) >= _STACKED_MIN_INNER
-    )
+    """The stacked forward and weight gradient (:func:`_stacked_shape`).  Stride 1 along the
+    first axis only: (32, 32, 56, 56) x (64, 32, 3, 3) stride 2 (residue classes {0, 2} and {1})
+    took 1.06x; (32, 32, 32, 32) x (64, 32, 4, 4) stride 2 ({0, 2}, {1, 3}) 0.92x for the forward
+    but 1.3x for its weight gradient, and the plain forward keeps a small im2col that the plain
+    weight gradient reuses."""
+    return _STACKED and groups == 1 and stride[0] == 1 and kernel[0] > 1 and _stacked_shape(c_in, c_out, kernel)
 
 
 _use_stacked_weight_grad = _use_stacked  # the same rule (a separate name for the tests)
@@ -488,12 +494,12 @@ def _shifted_dout(dout, ts, first, count, buf):
 
 
 def _add_padding_terms(dw, dout, size0, lo0, s0, d0):
-    """Add to dw (C_in * prod(kernel[1:]), k0, C_out) the terms the stacked weight gradient
+    """Add to dw (C_out, C_in, k0, prod(kernel[1:])) the terms the stacked weight gradient
     skips: dout's output slices whose kernel slice j reads padding along the first axis, times
     those zeros.  They are zero, or NaN where such a dout slice holds an inf or NaN (as in the
     direct sums and the im2col path); only those edge slices are read."""
     o0 = dout.shape[2]
-    for j in range(dw.shape[1]):
+    for j in range(dw.shape[2]):
         # output o reads input slice o * s0 + j * d0 - lo0; outside [0, size0) is padding
         lo = min(o0, max(0, -(-(lo0 - j * d0) // s0)))
         hi = max(lo, min(o0, (size0 - 1 + lo0 - j * d0) // s0 + 1))
@@ -501,7 +507,7 @@ def _add_padding_terms(dw, dout, size0, lo0, s0, d0):
         if edges and not all(np.isfinite(dout[:, :, sl].sum()) for sl in edges):
             finite = np.logical_and.reduce([np.isfinite(dout[:, :, sl]).reshape(dout.shape[0], dout.shape[1], -1).all(axis=(0, 2))
                                             for sl in edges])
-            dw[:, j, ~finite] = np.nan
+            dw[~finite, :, j] = np.nan
 
 
 def _use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups) -> bool:
@@ -512,10 +518,11 @@ def _use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups) -> bo
     return (
         _STACKED
         and groups == 1
-        and c_out <= _STACKED_MAX_ROWS  # more, and the plain inner size C_out is long enough
         and max(len(js) for _, js in classes) > 1
-        and min(len(js) for _, js in classes) * c_out >= _STACKED_MIN_INNER
-        and c_in * math.prod(kernel[1:]) >= _STACKED_MIN_INNER
+        # its GEMMs' inner size: (32, 32, 56, 56) x (64, 32, 3, 3) stride 2 has a class of one
+        # kernel slice (64) and stays plain
+        and min(len(js) for _, js in classes) * c_out >= _STACKED_MIN_DX_INNER
+        and _stacked_shape(c_in, c_out, kernel)
     )
 
 
@@ -556,7 +563,11 @@ def _stacked_backward(dout, x_shape, pads, kernel, stride, dilation, x=None, wei
         read = {(res - lo0) % s0 for res, _ in classes}
         for first in set(range(min(s0, size0))) - read:
             dx[:, :, first::s0] = 0  # slices no kernel slice reads
-    dw = None if x is None else np.zeros((cr, k0 * c_out), dtype=dout.dtype)  # transposed
+    # dw's GEMM with the taller operand first: OpenBLAS runs it faster (one core, conv1d's
+    # (64, 8320) x (8320, 320) 118 GFLOP/s against 143 the other way round; conv3d's 144 x 96
+    # output 129 against 123 transposed)
+    transposed = cr >= k0 * c_out
+    dw = None if x is None else np.zeros((cr, k0 * c_out) if transposed else (k0 * c_out, cr), dtype=dout.dtype)
     per_slice = cr * q * dout.itemsize
     for res, js in classes:
         first = (res - lo0) % s0  # the class's first input slice
@@ -575,10 +586,14 @@ def _stacked_backward(dout, x_shape, pads, kernel, stride, dilation, x=None, wei
             dy = _shifted_dout(dout[s:e], [t for _, t in js], (first + lo0) // s0 + a, b - a, dy_buf)
             if x is not None:
                 cols = _block_columns(x[s:e, :, sl], pads, kernel, stride, dilation, out_rest, cols_buf)
-                if len(classes) == 1:  # every kernel slice, in order
-                    dw += np.matmul(cols, dy.T)
+                if transposed:
+                    prod, into = np.matmul(cols, dy.T), (slice(None), rows)
                 else:
-                    dw[:, rows] += np.matmul(cols, dy.T)
+                    prod, into = np.matmul(dy, cols.T), rows
+                if len(classes) == 1:  # every kernel slice, in order
+                    dw += prod
+                else:
+                    dw[into] += prod
             if weight is not None:
                 dcols = np.matmul(w_cols, dy, out=cols_buf[: cr * dy.shape[1]].reshape(cr, -1))
                 rest = tuple(kernel[1:])
@@ -588,8 +603,12 @@ def _stacked_backward(dout, x_shape, pads, kernel, stride, dilation, x=None, wei
                 )
     if dw is not None:
         r = math.prod(kernel[1:])
-        _add_padding_terms(dw.reshape(cr, k0, c_out), dout, size0, lo0, s0, dilation[0])
-        dw = np.ascontiguousarray(dw.reshape(c, r, k0, c_out).transpose(3, 0, 2, 1)).reshape((c_out, c) + tuple(kernel))
+        if transposed:
+            dw = dw.reshape(c, r, k0, c_out).transpose(3, 0, 2, 1)  # (C_out, C_in, k0, r)
+        else:
+            dw = dw.reshape(k0, c_out, c, r).transpose(1, 2, 0, 3)
+        _add_padding_terms(dw, dout, size0, lo0, s0, dilation[0])
+        dw = np.ascontiguousarray(dw).reshape((c_out, c) + tuple(kernel))
     return dx, dw
 
 
@@ -1515,7 +1534,10 @@ def _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd, paddin
 
 def _stacked_both(cols, weight, dout) -> bool:
     """Whether the backward pass takes the stacked weight gradient (:func:`_weight_grad`) and the
-    stacked input gradient (:func:`_input_grad`, which tries band2d and correlation first)."""
+    stacked input gradient, in one pass.  Where :func:`_input_grad` alone would take the
+    correlation of dout (C_out <= C_in), the one pass is faster still, since its dY serves both
+    GEMMs: 2 threads, (32, 64, 32, 32) x (64, 64, 3, 3) 42.2 -> 38.2 ms, (16, 32, 66, 66) x
+    (32, 32, 3, 3) 27.6 -> 27.0, (32, 64, 256) x (64, 64, 5) 8.2 -> 7.8."""
     parts = list(cols.parts.values()) if isinstance(cols, _PartColumns) else [cols]
     if not all(isinstance(part, _Columns) for part in parts):
         return False
@@ -1527,8 +1549,6 @@ def _stacked_both(cols, weight, dout) -> bool:
     if not _use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups):
         return False
     if not (all(part.x_finite for part in parts) and _all_finite(weight)):
-        return False
-    if _correlate_dout(c_in, c_out, stride):
         return False
     band2d = _use_band2d(c_in, c_out, kernel, first.padded_shape[-1], dout.shape[-1], groups)
     return not (band2d and _all_finite(dout))
