@@ -312,16 +312,17 @@ class _Columns:
 # GEMM for the kernel slices that read it.
 #
 # Every input slice is independent of the others until the shifted adds, so the passes run in
-# blocks of a few slices (about ``_STACKED_BLOCK_BYTES`` of columns), each block's columns, GEMM
-# products and col2im staying in this core's cache; slices of padding along the first axis are
-# never built (they only ever meet zeros).  Measured against whole-sample chunks (conv3d (4, 16,
-# 16, 32, 32) x (32, 16, 3, 3, 3), notes/perf.md): one core 80 -> 63 ms fwd+bwd, 2 threads
-# 40 -> 33 ms, the two threads no longer waiting on memory.
+# blocks of a few slices (about ``_STACKED_BLOCK_BYTES`` of columns); slices of padding along the
+# first axis are never built (they only ever meet zeros).  Measured against whole-sample chunks
+# (conv3d (4, 16, 16, 32, 32) x (32, 16, 3, 3, 3), notes/perf.md): one core 80 -> 63 ms
+# fwd+bwd, 2 threads 40 -> 33 ms.  Blocks of 2, 3, 4 or 6 MB ran within noise of each other
+# (conv3d 32.5-33.8 ms; (32, 64, 32, 32) 37.0-39.1; conv1d 7.6-7.8); 2 MB keeps the scratch of
+# (16, 128, 16, 16) x (128, 128, 3, 3) at 0.9 of its im2col, against 1.4 with 6 MB.
 _STACKED = True  # a switch for the tests
 _STACKED_MAX_ROWS = 64  # C_out up to this many (twice that with a long inner size, see below)
 _STACKED_MIN_INNER = 64  # C_in * prod(kernel[1:]) at least this: a shorter inner dimension is worse
 _STACKED_MIN_DX_INNER = 96  # the input gradient's inner size, len(js) * C_out, at least this
-_STACKED_BLOCK_BYTES = 6 << 20
+_STACKED_BLOCK_BYTES = 2 << 20
 
 
 def _all_finite(a) -> bool:
