@@ -224,6 +224,33 @@ def test_adaptive_max_nan_and_ties():
     assert idx.ravel().tolist() == [0]  # ties: first in row-major order
 
 
+@pytest.mark.parametrize("special", ["ties", "nan", "minus_inf"])
+@pytest.mark.parametrize(
+    "nd,spatial,output_size",
+    [(1, (9,), 3), (2, (8, 6), (4, 3)), (2, (5, 5), 1), (3, (4, 4, 6), (2, 2, 3))],
+)
+def test_adaptive_max_as_a_max_pool_matches_the_gathers(monkeypatch, special, nd, spatial, output_size):
+    """Windows of one size side by side take the max-pool path; its values, indices (ties: the
+    first, NaN: the last) and dx equal the general gather path's."""
+    from numcnn.functional import adaptive_pool
+
+    rng = np.random.default_rng(len(spatial) + sum(spatial))
+    x = np.round(rng.standard_normal((2, 3) + spatial))  # ties
+    if special != "ties":
+        x.ravel()[rng.integers(0, x.size, 6)] = np.nan if special == "nan" else -np.inf
+    fwd, bwd = ADAPTIVE[("max", nd)]
+    (out, idx), cache = fwd(x, output_size, return_indices=True)
+    assert cache.pool_cache is not None
+    dout = rng.standard_normal(out.shape)
+    dx = bwd(dout, cache)
+    monkeypatch.setattr(adaptive_pool, "_uniform_windows", lambda spatial, sizes: None)
+    (want_out, want_idx), want_cache = fwd(x, output_size, return_indices=True)
+    assert want_cache.pool_cache is None
+    np.testing.assert_array_equal(out, want_out)
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(dx, bwd(dout, want_cache))
+
+
 def test_adaptive_avg_nan_stays_in_its_window():
     x = np.zeros((1, 1, 6))
     x[0, 0, 0] = np.nan
