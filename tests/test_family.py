@@ -407,3 +407,55 @@ def test_family_bench_rows_run():
         arrays = case.setup(np.float32, rng)
         forward, backward = case.numcnn(arrays)
         backward(forward())
+
+
+# --- empty batches ------------------------------------------------------------------------------
+
+EMPTY = [
+    ("conv1d", F.conv1d_forward, F.conv1d_backward, (0, 3, 8), dict(weight=(4, 3, 3), padding=1), (0, 4, 8)),
+    ("conv2d", F.conv2d_forward, F.conv2d_backward, (0, 3, 8, 8), dict(weight=(4, 3, 3, 3), padding=1), (0, 4, 8, 8)),
+    ("conv3d stacked", F.conv3d_forward, F.conv3d_backward, (0, 16, 4, 6, 6), dict(weight=(32, 16, 3, 3, 3), padding=1),
+     (0, 32, 4, 6, 6)),
+    ("conv2d depthwise", F.conv2d_forward, F.conv2d_backward, (0, 4, 8, 8), dict(weight=(4, 1, 3, 3), padding=1, groups=4),
+     (0, 4, 8, 8)),
+    ("conv2d 1x1", F.conv2d_forward, F.conv2d_backward, (0, 4, 8, 8), dict(weight=(5, 4, 1, 1)), (0, 5, 8, 8)),
+    ("conv2d reflect", F.conv2d_forward, F.conv2d_backward, (0, 3, 8, 8),
+     dict(weight=(4, 3, 3, 3), padding=1, padding_mode="reflect"), (0, 4, 8, 8)),
+    ("conv_transpose2d", F.conv_transpose2d_forward, F.conv_transpose2d_backward, (0, 3, 8, 8),
+     dict(weight=(3, 4, 4, 4), stride=2, padding=1), (0, 4, 16, 16)),
+    ("max_pool2d", F.max_pool2d_forward, F.max_pool2d_backward, (0, 3, 8, 8), dict(kernel_size=2), (0, 3, 4, 4)),
+    ("avg_pool2d", F.avg_pool2d_forward, F.avg_pool2d_backward, (0, 3, 8, 8), dict(kernel_size=3, stride=2, padding=1),
+     (0, 3, 4, 4)),
+    ("adaptive_avg_pool2d", F.adaptive_avg_pool2d_forward, F.adaptive_avg_pool2d_backward, (0, 3, 8, 8),
+     dict(output_size=3), (0, 3, 3, 3)),
+    ("adaptive_max_pool2d", F.adaptive_max_pool2d_forward, F.adaptive_max_pool2d_backward, (0, 3, 8, 8),
+     dict(output_size=3), (0, 3, 3, 3)),
+    ("adaptive_max_pool2d as a max pool", F.adaptive_max_pool2d_forward, F.adaptive_max_pool2d_backward, (0, 3, 8, 8),
+     dict(output_size=4), (0, 3, 4, 4)),
+]
+
+
+@pytest.mark.parametrize("name, forward, backward, x_shape, options, out_shape", EMPTY, ids=[case[0] for case in EMPTY])
+def test_an_empty_batch_gives_empty_outputs_and_zero_parameter_gradients(name, forward, backward, x_shape, options,
+                                                                          out_shape):
+    """N = 0 works as in PyTorch: an empty output, an empty dx, zero dw and db."""
+    options = dict(options)
+    x = np.zeros(x_shape, dtype=np.float32)
+    args = (x,)
+    if "weight" in options:
+        weight = np.ones(options.pop("weight"), dtype=np.float32)
+        bias = np.ones(weight.shape[1] if name == "conv_transpose2d" else weight.shape[0], dtype=np.float32)
+        args = (x, weight, bias)
+    out, cache = forward(*args, **options)
+    assert out.shape == out_shape and out.dtype == np.float32
+    grads = backward(np.zeros(out_shape, dtype=np.float32), cache)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    assert grads[0].shape == x_shape
+    for grad, arg in zip(grads[1:], args[1:]):
+        assert grad.shape == arg.shape and not grad.any()
+
+
+def test_max_unpool_of_an_empty_batch():
+    (out, idx), _ = F.max_pool2d_forward(np.zeros((0, 3, 8, 8)), 2, return_indices=True)
+    y, cache = F.max_unpool2d_forward(out, idx, 2)
+    assert y.shape == (0, 3, 8, 8) and F.max_unpool2d_backward(np.zeros(y.shape), cache).shape == (0, 3, 4, 4)

@@ -338,7 +338,7 @@ def _adaptive_max_backward(dout, cache: AdaptiveMaxPoolCache):
     dout = check_dout(dout, cache.out_shape, cache.dtype)
     planes = cache.x_shape[0] * cache.x_shape[1]
     plane_size = math.prod(cache.x_shape[2:])
-    target = cache.indices.reshape(planes, -1) + (np.arange(planes, dtype=np.int64) * plane_size)[:, None]
+    target = cache.indices.reshape(planes, math.prod(cache.out_shape[2:])) + (np.arange(planes, dtype=np.int64) * plane_size)[:, None]
     # bincount sums repeated winners (overlapping windows); it works in float64, cast back after.
     dx = np.bincount(target.ravel(), weights=dout.ravel(), minlength=planes * plane_size)
     return dx.astype(cache.dtype, copy=False).reshape(cache.x_shape)

@@ -337,7 +337,7 @@ def _stacked_blocks(n, slices, per_slice_bytes):
     """``(start, stop, a, b)``: samples start:stop and slices a:b (of ``slices`` along the first
     axis) per block, evenly sized and at most ``_STACKED_BLOCK_BYTES`` of columns each where a
     slice fits: whole samples while one sample's columns fit, else runs of one sample's slices."""
-    if slices == 0:
+    if slices == 0 or n == 0:
         return []
     per_sample = per_slice_bytes * slices
     if per_sample <= _STACKED_BLOCK_BYTES:
@@ -1212,6 +1212,9 @@ def conv_nd(x, weight, stride, pads, dilation, groups, bias=None):
     """
     n, c_out = x.shape[0], weight.shape[0]
     out_spatial = conv_output_shape(x.shape[2:], tuple(weight.shape[2:]), stride, dilation, pads)
+    if n == 0:  # an empty batch, as PyTorch allows: nothing to compute (and no chunk to size)
+        cols = _Columns(x, tuple(pads), tuple(weight.shape[2:]), tuple(stride), tuple(dilation), out_spatial, groups)
+        return np.empty((0, c_out) + out_spatial, dtype=x.dtype), cols
     work = _work(n, c_out, out_spatial, weight, groups)
     min_work = _min_split_work(x.shape, weight, stride, pads, dilation, out_spatial, groups)
     ranges = _threads.parts(n, work, min_work, uses_blas=True)
@@ -1279,6 +1282,8 @@ def _conv_nd(x, weight, stride, pads, dilation, groups, out=None, bias=None):
 def conv_nd_weight_grad(dout, cols, weight_shape, groups, bias=False):
     """``(dw, db)``: the weight's gradient from ``dout`` (N, C_out, *out) and the forward's
     ``cols``, and with ``bias`` the bias's (else None)."""
+    if dout.shape[0] == 0:
+        return np.zeros(weight_shape, dtype=dout.dtype), (bias_grad(dout) if bias else None)
     if isinstance(cols, _PartColumns):
         # the same batch ranges as the forward, on the same threads; one partial sum per range
         partial = _threads.run(
@@ -1303,7 +1308,7 @@ def conv_nd_and_weight_grad(x, weight, stride, pads, dilation, groups, grad, sum
     """
     n, c_out = x.shape[0], weight.shape[0]
     out_spatial = conv_output_shape(x.shape[2:], tuple(weight.shape[2:]), stride, dilation, pads)
-    if _plain_gemms(x.shape, weight, stride, pads, dilation, out_spatial, groups) != "chunk":
+    if n == 0 or _plain_gemms(x.shape, weight, stride, pads, dilation, out_spatial, groups) != "chunk":
         return None
     out = np.empty((n, c_out) + out_spatial, dtype=x.dtype)
 
@@ -1418,6 +1423,8 @@ def conv_nd_input_grad(dout, weight, x_shape, stride, pads, dilation, groups, bi
     each part's thread, not in a pass of its own on the caller's).
     """
     n = x_shape[0]
+    if n == 0:
+        return np.empty(x_shape, dtype=dout.dtype)
     work = _work(n, weight.shape[0], dout.shape[2:], weight, groups)
     min_work = _min_split_work(x_shape, weight, stride, pads, dilation, tuple(dout.shape[2:]), groups)
     ranges = _threads.parts(n, work, min_work, uses_blas=True)

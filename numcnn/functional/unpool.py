@@ -107,7 +107,7 @@ def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, n
     out = np.empty(x.shape[:2] + out_spatial, dtype=x.dtype)
 
     def scatter(start, stop):
-        flat_idx = indices[start:stop].reshape((stop - start) * x.shape[1], -1).astype(np.intp, copy=False)
+        flat_idx = indices[start:stop].reshape((stop - start) * x.shape[1], math.prod(x.shape[2:])).astype(np.intp, copy=False)
         # one pass: as unsigned, a negative index is larger than any plane
         if flat_idx.size and flat_idx.view(np.uintp).max() >= plane_size:
             bad = flat_idx.min() if flat_idx.min() < 0 else flat_idx.max()
