@@ -398,6 +398,9 @@ def _block_columns(x, pads, kernel, stride, dilation, out_rest, buf):
     return cols.reshape(c * math.prod(rest), -1)
 
 
+_PHASED_COL2IM = True  # a switch for the tests
+
+
 def _col2im(dx, cols, pads, kernel, stride, dilation, out_shape):
     """Replace dx by the col2im of ``cols`` (scratch, clobbered): by phases (_col2im.py) where
     they apply, else by strided adds onto dx."""
@@ -408,9 +411,6 @@ def _col2im(dx, cols, pads, kernel, stride, dilation, out_shape):
     if plan is None:
         return col2im_unpadded(dx, cols, pads, kernel, stride, dilation, out_shape)
     return col2im_phased(dx, cols, plan, stride, out_shape)
-
-
-_PHASED_COL2IM = True  # a switch for the tests
 
 
 def _stacked_rows(weight, js=None):
