@@ -99,6 +99,8 @@ def col2im_phased(dx, cols, plan, stride, out_shape):
     by_channel = cols.reshape((c, -1, row))
     lead = (slice(None), slice(None))
     for acc, (key, offsets, lengths) in zip(buf, phases):
+        if len(offsets) == 1 and offsets[0][1] == 0:
+            acc, offsets = by_channel[:, offsets[0][0]], ()  # one offset in place: nothing to sum
         for i, (flat, shift) in enumerate(offsets):
             src = by_channel[:, flat]
             if i == 0 and shift == 0:
