@@ -35,6 +35,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ._window import (
+    _inside,
     as_tuple,
     check_cache,
     check_dout,
@@ -501,9 +502,8 @@ def _add_padding_terms(dw, dout, size0, lo0, s0, d0):
     direct sums and the im2col path); only those edge slices are read."""
     o0 = dout.shape[2]
     for j in range(dw.shape[2]):
-        # output o reads input slice o * s0 + j * d0 - lo0; outside [0, size0) is padding
-        lo = min(o0, max(0, -(-(lo0 - j * d0) // s0)))
-        hi = max(lo, min(o0, (size0 - 1 + lo0 - j * d0) // s0 + 1))
+        # outputs [lo, hi) read input slices; the others read padding through kernel slice j
+        lo, hi, _ = _inside(size0, lo0, j * d0, s0, o0)
         edges = [sl for sl in (slice(0, lo), slice(hi, o0)) if sl.stop > sl.start]
         if edges and not all(np.isfinite(dout[:, :, sl].sum()) for sl in edges):
             finite = np.logical_and.reduce([np.isfinite(dout[:, :, sl]).reshape(dout.shape[0], dout.shape[1], -1).all(axis=(0, 2))
