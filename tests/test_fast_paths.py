@@ -528,8 +528,9 @@ def _col2im_geometry(nd, data, max_size, max_kernel):
     data=st.data(),
 )
 def test_col2im_onto_the_unpadded_input_drops_only_the_padding(nd, data):
-    """col2im_add_unpadded == col2im_add onto a padded buffer, then cropped."""
-    from numcnn.functional._window import col2im_add, col2im_add_unpadded, unpad
+    """col2im_unpadded == col2im_add onto a padded buffer, then cropped; dx starts as garbage,
+    which it replaces."""
+    from numcnn.functional._window import col2im_add, col2im_unpadded, unpad
 
     geometry = _col2im_geometry(nd, data, max_size=6, max_kernel=3)
     if geometry is None:
@@ -538,18 +539,18 @@ def test_col2im_onto_the_unpadded_input_drops_only_the_padding(nd, data):
     rng = np.random.default_rng(sum(size) + sum(out))
     cols = rng.standard_normal([3] + kernel + [2] + out)
     want = unpad(col2im_add(np.zeros([2, 3] + padded), cols, kernel, stride, dilation, out), pads)
-    got = col2im_add_unpadded(np.zeros([2, 3] + size), cols, pads, kernel, stride, dilation, out)
+    got = col2im_unpadded(np.full([2, 3] + size, np.nan), cols, pads, kernel, stride, dilation, out)
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
 
 
 @settings(max_examples=200, deadline=None)
 @given(nd=st.integers(1, 3), data=st.data())
 def test_col2im_by_phases_matches_the_strided_adds(nd, data):
-    """col2im_phased == col2im_add_unpadded onto zeros wherever phased() takes the geometry
+    """col2im_phased == col2im_unpadded (strided adds) wherever phased() takes the geometry
     (strides 1-3, dilations, padding past the kernel span, offsets that only read padding), and
     it leaves no stale values: dx starts as garbage."""
     from numcnn.functional._col2im import col2im_phased, phased
-    from numcnn.functional._window import col2im_add_unpadded
+    from numcnn.functional._window import col2im_unpadded
 
     geometry = _col2im_geometry(nd, data, max_size=7, max_kernel=4)
     if geometry is None:
@@ -560,7 +561,7 @@ def test_col2im_by_phases_matches_the_strided_adds(nd, data):
         return
     rng = np.random.default_rng(sum(size) + sum(out) + sum(kernel))
     cols = rng.standard_normal([3] + kernel + [2] + out)
-    want = col2im_add_unpadded(np.zeros([2, 3] + size), cols, pads, kernel, stride, dilation, out)
+    want = col2im_unpadded(np.zeros([2, 3] + size), cols, pads, kernel, stride, dilation, out)
     got = col2im_phased(np.full([2, 3] + size, np.nan), cols.copy(), plan, stride, out)
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 

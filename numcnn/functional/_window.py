@@ -31,7 +31,6 @@ __all__ = [
     "im2col",
     "col2im",
     "col2im_add",
-    "col2im_add_unpadded",
     "col2im_unpadded",
 ]
 
@@ -280,33 +279,23 @@ def _unpadded_targets(dx_shape, pads, kernel, stride, dilation, out_shape):
             yield offset, tuple(box), tuple(target), whole
 
 
-def col2im_add_unpadded(dx: np.ndarray, cols: np.ndarray, pads, kernel, stride, dilation, out_shape) -> np.ndarray:
-    """:func:`col2im_add` onto the unpadded ``dx`` (N, C, *spatial) of an input padded by
-    ``pads`` ((before, after) per axis): the columns' entries on padding are dropped, so there
-    is no padded buffer to zero and crop afterwards."""
-    return _col2im_unpadded(dx, cols, pads, kernel, stride, dilation, out_shape, add=True)
-
-
 def col2im_unpadded(dx: np.ndarray, cols: np.ndarray, pads, kernel, stride, dilation, out_shape) -> np.ndarray:
-    """:func:`col2im_add_unpadded` onto zeros: ``dx``'s contents are replaced.  When one kernel
+    """:func:`col2im` of ``cols`` onto the unpadded ``dx`` (N, C, *spatial) of an input padded by
+    ``pads`` ((before, after) per axis), replacing dx's contents: the columns' entries on padding
+    are dropped, so there is no padded buffer to zero and crop afterwards.  When one kernel
     offset's windows cover all of dx (stride 1, padding that keeps the size), its columns are
     copied rather than added to a zeroed dx: one pass over dx fewer."""
-    return _col2im_unpadded(dx, cols, pads, kernel, stride, dilation, out_shape, add=False)
-
-
-def _col2im_unpadded(dx, cols, pads, kernel, stride, dilation, out_shape, add):
     nd = len(kernel)
     lead = (slice(None), slice(None))
     swap = (1, 0) + tuple(range(2, 2 + nd))  # (C, N, *out) -> (N, C, *out)
     targets = list(_unpadded_targets(dx.shape, pads, kernel, stride, dilation, out_shape))
-    if not add:
-        whole = [t for t in targets if t[3]]
-        if whole:
-            targets.remove(whole[0])
-            offset, box = whole[0][:2]
-            np.copyto(dx, cols[(slice(None),) + offset][lead + box].transpose(swap))
-        else:
-            dx[...] = 0
+    whole = [t for t in targets if t[3]]
+    if whole:
+        targets.remove(whole[0])
+        offset, box = whole[0][:2]
+        np.copyto(dx, cols[(slice(None),) + offset][lead + box].transpose(swap))
+    else:
+        dx[...] = 0
     for offset, box, target, _ in targets:
         t = dx[lead + target]
         np.add(t, cols[(slice(None),) + offset][lead + box].transpose(swap), out=t)
