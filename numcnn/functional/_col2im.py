@@ -35,13 +35,12 @@ __all__ = ["phased", "col2im_phased"]
 def _axis_phases(size, lo, k, s, d, n_out):
     """Per kernel index along one axis: (phase p, shift q, first valid o, end of valid o), and
     each phase's length; None if some phase used is longer than ``n_out``."""
-    taps = []
+    taps, lengths = [], {}
     for i in range(k):
         p, q = (i * d - lo) % s, (i * d - lo) // s
-        length = len(range(p, size, s))
+        length = lengths.setdefault(p, len(range(p, size, s)))
         o_lo, o_hi = max(0, -q), min(n_out, length - q)
         taps.append((p, q, o_lo, max(o_lo, o_hi)))
-    lengths = {p: len(range(p, size, s)) for p, *_ in taps}
     if any(length > n_out for length in lengths.values()):
         return None
     return taps, lengths
