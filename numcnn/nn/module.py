@@ -13,30 +13,24 @@ from typing import Iterator
 
 import numpy as np
 
+from ..autograd import Tensor
+
 __all__ = ["Parameter", "Module", "Sequential"]
 
 
-class Parameter:
-    """A trainable array: ``.data`` (the values) and ``.grad`` (same shape and dtype, or None)."""
+class Parameter(Tensor):
+    """A trainable tensor: ``.data`` (the values) and ``.grad`` (same shape and dtype, or None).
 
-    def __init__(self, data: np.ndarray):
-        self.data = np.asarray(data)
-        self.grad: np.ndarray | None = None
+    A leaf that always requires a gradient; ``backward()`` and the explicit ``Module.backward``
+    both accumulate into ``.grad``.
+    """
 
-    @property
-    def shape(self):
-        return self.data.shape
-
-    @property
-    def dtype(self):
-        return self.data.dtype
+    def __init__(self, data, requires_grad: bool = True):
+        super().__init__(np.asarray(data), requires_grad=requires_grad)
 
     def accumulate(self, grad: np.ndarray) -> None:
         """Add ``grad`` into ``.grad`` (allocating it on first use)."""
-        if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
-        else:
-            self.grad += grad
+        self._accumulate(grad)
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
