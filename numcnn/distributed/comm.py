@@ -1,0 +1,150 @@
+"""The process group: MPI when the program runs under ``mpiexec``, one process otherwise.
+
+``init()`` is idempotent and cheap.  Without mpi4py, or in a process that ``mpiexec`` did not
+start, everything here works as a group of one (rank 0 of 1), so a training script written for
+many processes also runs as a plain ``python script.py``.
+
+A process that raises an uncaught exception prints it once, naming its rank, and aborts the
+whole job (``MPI_Abort``): no other rank is left waiting in a collective for a peer that is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+__all__ = [
+    "init",
+    "is_initialized",
+    "rank",
+    "world_size",
+    "local_size",
+    "is_main",
+    "barrier",
+    "allreduce",
+    "broadcast",
+    "broadcast_object",
+]
+
+_comm = None  # mpi4py's COMM_WORLD, or None for a group of one
+_local_size = 1
+_initialized = False
+
+
+def _launched_by_mpi() -> bool:
+    """Whether an MPI launcher started this process (so importing mpi4py is worth its cost)."""
+    markers = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS", "HYDRA_CONTROL_FD")
+    return any(m in os.environ for m in markers)
+
+
+def init(threads: int | None = None) -> None:
+    """Join the job's process group and set this process's thread count.
+
+    On one host each process defaults to (CPUs on the host) / (processes on the host) threads,
+    for numcnn's batch split and for BLAS alike; ``threads`` (or ``NUMCNN_NUM_THREADS``)
+    overrides it.  A group of one keeps numcnn's usual default.
+    """
+    global _comm, _local_size, _initialized
+    if _initialized:
+        return
+    _initialized = True
+    if not _launched_by_mpi():
+        return
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        if int(os.environ.get("PMI_SIZE", os.environ.get("OMPI_COMM_WORLD_SIZE", "1"))) > 1:
+            raise RuntimeError(
+                "started by mpiexec with several processes, but mpi4py is not installed: "
+                "pip install 'numcnn[mpi]'"
+            ) from None
+        return
+    comm = MPI.COMM_WORLD
+    if comm.Get_size() == 1:
+        return
+    _comm = comm
+    _local_size = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+    _install_abort_on_exception()
+    _set_threads(threads)
+
+
+def _set_threads(threads: int | None) -> None:
+    from .. import _threads
+
+    if threads is None and not os.environ.get("NUMCNN_NUM_THREADS"):
+        cpus = _threads._default_threads()  # the CPUs this process may run on
+        threads = max(1, cpus // _local_size) if cpus >= _local_size else 1
+    if threads is not None:
+        _threads.set_num_threads(threads)
+    try:  # BLAS's own pool too, or each process's GEMMs would claim every core of the host
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=_threads.get_num_threads(), user_api="blas")
+
+
+def _install_abort_on_exception() -> None:
+    previous = sys.excepthook
+
+    def abort(kind, value, tb):
+        sys.stderr.write(f"numcnn: rank {rank()} of {world_size()} failed; ending the job\n")
+        previous(kind, value, tb)
+        sys.stderr.flush()
+        _comm.Abort(1)
+
+    sys.excepthook = abort
+
+
+def is_initialized() -> bool:
+    return _initialized
+
+
+def rank() -> int:
+    """This process's index in the group, 0 .. world_size() - 1."""
+    return 0 if _comm is None else _comm.Get_rank()
+
+
+def world_size() -> int:
+    """The number of processes in the group (1 without MPI)."""
+    return 1 if _comm is None else _comm.Get_size()
+
+
+def local_size() -> int:
+    """The number of processes of the group on this host."""
+    return _local_size
+
+
+def is_main() -> bool:
+    """Whether this is rank 0: the one process that prints and writes files."""
+    return rank() == 0
+
+
+def barrier() -> None:
+    if _comm is not None:
+        _comm.Barrier()
+
+
+def allreduce(array: np.ndarray) -> np.ndarray:
+    """The element-wise sum of ``array`` over all ranks, in place (one MPI call), returned.
+
+    ``array`` must be contiguous and have the same shape and dtype on every rank.
+    """
+    if _comm is not None:
+        from mpi4py import MPI
+
+        _comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+    return array
+
+
+def broadcast(array: np.ndarray, root: int = 0) -> np.ndarray:
+    """Overwrite ``array`` (contiguous, same shape and dtype everywhere) with ``root``'s values."""
+    if _comm is not None:
+        _comm.Bcast(array, root=root)
+    return array
+
+
+def broadcast_object(obj, root: int = 0):
+    """A small picklable value (a config, a path) from ``root`` to every rank."""
+    return obj if _comm is None else _comm.bcast(obj, root=root)
