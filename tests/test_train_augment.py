@@ -14,7 +14,7 @@ from numcnn.data import augment
 from numcnn.errors import UserError
 from numcnn.train import TrainConfig, _epoch_augmentation, evaluate, load_run_model, load_splits, resume, train
 
-from .test_cli_train import assert_user_error
+from .test_cli_train import assert_user_error, run_cli
 from .test_train import assert_same_weights, config, losses, make_npz, weights
 
 
@@ -102,6 +102,22 @@ def test_cli_flags_are_saved_and_resume_reuses_them(tmp_path, data, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", str(run), "--augment"]) == 2
     assert_user_error(2, capsys.readouterr().err, "remove --augment")
+
+
+def test_resume_in_a_new_process_equals_the_straight_run(tmp_path, data):
+    """Two processes (2 epochs, then --resume to 4) against four epochs in this one."""
+    args = ["--dataset", "npz", "--data-dir", data, "--model", "three_layer", "--scheduler", "none", "--batch-size", "8",
+            "--augment", "--crop-padding", "2", "--seed", "7", "--quiet"]
+    first = run_cli("train", *args, "--epochs", "2", "--out", tmp_path / "split")
+    assert first.returncode == 0, first.stderr
+    second = run_cli("train", "--resume", tmp_path / "split", "--epochs", "4", "--quiet")
+    assert second.returncode == 0, second.stderr
+    straight = TrainConfig(dataset="npz", data_dir=str(data), model="three_layer", scheduler="none", batch_size=8,
+                           augment=True, crop_padding=2, seed=7, epochs=4)
+    train(straight, tmp_path / "straight", quiet=True)
+    (ws, ms), (wr, mr) = weights(tmp_path / "straight"), weights(tmp_path / "split")
+    assert_same_weights(ws, wr)
+    assert losses(ms) == losses(mr)
 
 
 @pytest.mark.parametrize(
