@@ -36,6 +36,7 @@ from . import __version__
 from . import optim as optim_mod
 from .checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
 from .data import DataSet, Normalizer, Splits, load_dataset
+from .data.augment import EpochAugmentation, check_augment_options, default_crop_padding
 from .errors import UserError
 from .functional import cross_entropy, softmax
 from .models import MODELS, build_model, model_spec
@@ -58,6 +59,8 @@ class TrainConfig:
 
     ``lr=None`` takes the optimizer's default (``DEFAULT_LR``).  ``patience=0`` disables early
     stopping.  ``val_size``/``test_size`` are fractions (< 1) or counts of held-out images.
+    ``augment`` turns on random crops (``crop_padding``; None: ``default_crop_padding``) and
+    horizontal flips (``flip``) of the training batches (see ``numcnn.data.augment``).
     """
 
     dataset: str = "digits"
@@ -76,6 +79,9 @@ class TrainConfig:
     val_size: float | int = 0.1
     test_size: float | int = 0.2
     model_options: dict = dataclasses.field(default_factory=dict)
+    augment: bool = False
+    crop_padding: int | None = None
+    flip: bool = True
 
     def validate(self) -> "TrainConfig":
         if self.model not in MODELS:
@@ -93,6 +99,7 @@ class TrainConfig:
             raise UserError(f"--patience must be >= 0 (0 disables early stopping), got {self.patience}")
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        check_augment_options(self.augment, self.crop_padding, self.flip)
         return self
 
     @property
@@ -296,6 +303,8 @@ def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_af
             f"model {config.model} ({n_params:,} parameters), {config.optimizer} lr {config.learning_rate:g}, "
             f"{config.scheduler} schedule, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed} -> {run_dir}"
         )
+        if config.augment:
+            say(f"augmentation of the training batches: {_epoch_augmentation(config, splits, 1).describe()}")
 
     base_meta = {
         "config": dataclasses.asdict(config),
@@ -309,7 +318,8 @@ def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_af
     while epoch < config.epochs and not stopped and (stop_after is None or session_epochs < stop_after):
         epoch += 1
         t0 = time.perf_counter()
-        train_loss, train_acc = _train_epoch(model, optimizer, splits.train, data_rng, config, epoch, quiet)
+        augmentation = _epoch_augmentation(config, splits, epoch)
+        train_loss, train_acc = _train_epoch(model, optimizer, splits.train, data_rng, config, epoch, quiet, augmentation)
         val_loss, val_acc = evaluate(model, splits.val, label_smoothing=config.label_smoothing)
         lr = current_lr(optimizer)
         if scheduler is not None:
@@ -372,7 +382,19 @@ def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_af
     return _finish(run_dir, config, splits, model, meta if epoch else None, say)
 
 
-def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoch: int, quiet: bool):
+def _epoch_augmentation(config: TrainConfig, splits: Splits, epoch: int) -> EpochAugmentation | None:
+    """This epoch's crops and flips (None without ``--augment``): a function of the seed and the
+    epoch only, so resume needs no state for them.  Crops pad with a black raw pixel as
+    normalised, as torchvision's RandomCrop before Normalize does."""
+    if not config.augment:
+        return None
+    c, h, w = splits.input_shape
+    padding = default_crop_padding(h, w) if config.crop_padding is None else config.crop_padding
+    black = splits.normalizer(np.zeros((1, c, 1, 1), dtype=np.float32)).ravel()
+    return EpochAugmentation.draw(config.seed, epoch, len(splits.train), splits.input_shape, padding=padding, flip=config.flip, fill=black)
+
+
+def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoch: int, quiet: bool, augmentation=None):
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = _progress(data.num_batches(config.batch_size), f"epoch {epoch}/{config.epochs}", quiet)
@@ -381,6 +403,8 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             for i, (xb, yb) in enumerate(data.batches(config.batch_size, rng)):
+                if augmentation is not None:
+                    xb = augmentation(xb, seen)  # seen: xb's position in this epoch's order
                 logits = model(xb)
                 loss, dlogits = cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
                 if not math.isfinite(loss):

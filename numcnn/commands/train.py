@@ -19,7 +19,7 @@ _DEFAULTS = TrainConfig()
 # Options that define a run; with --resume they come from the run folder instead.
 _RUN_OPTIONS = (
     "dataset", "model", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler",
-    "patience", "label_smoothing", "seed", "val_size", "test_size",
+    "patience", "label_smoothing", "seed", "val_size", "test_size", "augment", "crop_padding", "flip",
 )
 
 
@@ -32,6 +32,17 @@ def _size(text: str):
     if value < 0 or (value >= 1 and value != int(value)):
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1) or a whole count, got {text!r}")
     return value if value < 1 else int(value)
+
+
+def _pixels(text: str) -> int:
+    """A padding in pixels: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels >= 0, got {text!r}")
+    return value
 
 
 def add_parser(subparsers) -> None:
@@ -53,6 +64,7 @@ def add_parser(subparsers) -> None:
             "  numcnn train\n"
             "  numcnn train --dataset mnist --data-dir ~/data/mnist --epochs 5\n"
             "  numcnn train --dataset cifar10 --data-dir cifar-10-batches-py --model vgg_small --epochs 30\n"
+            "  numcnn train --dataset cifar10 --data-dir cifar-10-batches-py --model vgg_small --augment\n"
             "  numcnn train --resume runs/digits-lenet5-20250101-120000 --epochs 40"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -69,6 +81,24 @@ def add_parser(subparsers) -> None:
                       help=f"validation images held out of the training data (default: {_DEFAULTS.val_size})")
     data.add_argument("--test-size", type=_size, default=None, metavar="F|N",
                       help=f"test images held out when the data has no test split (default: {_DEFAULTS.test_size})")
+    augment = p.add_argument_group(
+        "augmentation (training batches only; drawn from --seed and the epoch, so runs and resumes repeat exactly)"
+    )
+    augment.add_argument(
+        "--augment", action="store_const", const=True, default=None,
+        help="random crop with padding, then random horizontal flip (p=0.5), of every training image, as "
+        "torchvision's RandomCrop(size, padding=P) and RandomHorizontalFlip() before Normalize; "
+        "validation and test images are never augmented",
+    )
+    augment.add_argument(
+        "--crop-padding", type=_pixels, default=None, metavar="P",
+        help="with --augment: pixels of black padding on each side before the crop, 0 = no crop "
+        "(default: 1/8 of the image side, at least 1: 4 for CIFAR-10, 3 for MNIST, 1 for the 8x8 digits)",
+    )
+    augment.add_argument(
+        "--no-flip", dest="flip", action="store_const", const=False, default=None,
+        help="with --augment: no horizontal flips (a mirrored digit or letter can mean something else)",
+    )
     model = p.add_argument_group("model and optimisation")
     model.add_argument("--model", choices=list(MODELS), default=None, help=f"architecture (default: {_DEFAULTS.model})")
     model.add_argument("--epochs", type=int, default=None, metavar="N", help=f"number of epochs in total (default: {_DEFAULTS.epochs})")
