@@ -58,7 +58,7 @@ def _dims(dim, ndim: int) -> tuple[int, ...] | None:
     (also for an empty sequence, as PyTorch's reductions)."""
     if dim is None:
         return None
-    dims = [_dim(d, ndim) for d in ((dim,) if isinstance(dim, numbers.Integral) else dim)]
+    dims = [_dim(d, ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
     if not dims:
         return None
     if len(set(dims)) != len(dims):
