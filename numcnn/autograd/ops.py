@@ -250,6 +250,39 @@ def unsqueeze(a: Tensor, dim: int) -> Tensor:
     return record(np.expand_dims(a.data, dim % (a.ndim + 1)), (a,), lambda g: (g.reshape(a.shape),), "unsqueeze")
 
 
+def expand(a: Tensor, *sizes) -> Tensor:
+    """``a`` broadcast to ``sizes`` (a read-only view; -1 keeps a size; new axes go in front)."""
+    if len(sizes) == 1 and not isinstance(sizes[0], numbers.Integral):
+        sizes = tuple(sizes[0])
+    extra = len(sizes) - a.ndim
+    if extra < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes {tuple(sizes)} for a tensor of shape {a.shape}")
+    shape = tuple(a.shape[i - extra] if n == -1 and i >= extra else n for i, n in enumerate(sizes))
+    try:
+        out = np.broadcast_to(a.data, shape)
+    except ValueError:
+        raise ValueError(f"expand: a tensor of shape {a.shape} cannot expand to {tuple(sizes)}") from None
+    return record(out, (a,), lambda g: (unbroadcast(g, a.shape),), "expand")
+
+
+def repeat(a: Tensor, *repeats) -> Tensor:
+    """``a`` tiled ``repeats[i]`` times along axis i (``torch.Tensor.repeat``, NumPy's ``tile``)."""
+    if len(repeats) == 1 and not isinstance(repeats[0], numbers.Integral):
+        repeats = tuple(repeats[0])
+    if len(repeats) < a.ndim:
+        raise ValueError(f"repeat: {len(repeats)} repeats {tuple(repeats)} for a tensor of shape {a.shape}; "
+                         "give at least one per axis")
+    shape = (1,) * (len(repeats) - a.ndim) + a.shape
+    out = np.tile(a.data.reshape(shape), repeats)
+
+    def backward(g):
+        # axis i of the output is (repeat i, size i): sum over the repeats
+        tiles = g.reshape(tuple(n for pair in zip(repeats, shape) for n in pair))
+        return (tiles.sum(axis=tuple(range(0, tiles.ndim, 2))).reshape(a.shape),)
+
+    return record(out, (a,), backward, "repeat")
+
+
 # --- indexing ---------------------------------------------------------------------------------
 def _is_basic(key) -> bool:
     parts = key if isinstance(key, tuple) else (key,)
@@ -333,3 +366,7 @@ Tensor.permute = permute
 Tensor.transpose = transpose
 Tensor.squeeze = squeeze
 Tensor.unsqueeze = unsqueeze
+Tensor.expand = expand
+Tensor.repeat = repeat
+Tensor.T = property(lambda self: permute(self, tuple(range(self.ndim))[::-1]), doc="The axes reversed (a 2-D transpose).")
+Tensor.mT = property(lambda self: transpose(self, -2, -1), doc="The last two axes swapped (batched transpose).")

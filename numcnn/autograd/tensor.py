@@ -81,6 +81,10 @@ class Tensor:
         """The values as an ndarray (shared, not copied, as PyTorch's ``Tensor.numpy()``)."""
         return self.data
 
+    def tolist(self):
+        """The values as (nested) Python lists of Python numbers."""
+        return self.data.tolist()
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor of one element, this one has shape {self.shape}")
