@@ -174,3 +174,19 @@ def test_tolist():
     x = numcnn.tensor(np.array([[1.0, 2.0]], dtype=np.float32))
     assert x.tolist() == [[1.0, 2.0]] and type(x.tolist()[0][0]) is float
     assert numcnn.tensor(3).tolist() == 3
+
+
+def test_extras_keep_float32():
+    x = numcnn.tensor(np.array([[0.5, 2.0, 1.5], [1.0, 3.0, 0.25]], dtype=np.float32), requires_grad=True)
+    outs = [x.exp(), x.log(), x.sqrt(), x.abs(), x.clamp(0.6, 2), x.clamp(max=1), x.max(), x.min(1).values,
+            x.T, x.mT, x.expand(2, 2, 3), x.repeat(2, 1), x.double().float()]
+    assert all(o.dtype == np.float32 for o in outs), [o.dtype for o in outs]
+    sum(o.sum() for o in outs).backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_asarray_gives_the_values():
+    x = numcnn.tensor(np.arange(3.0), requires_grad=True)
+    assert np.asarray(x) is x.data
+    np.testing.assert_array_equal(np.asarray(x, dtype=np.float32), [0, 1, 2])
+    assert np.asarray(x, dtype=np.float32).dtype == np.float32

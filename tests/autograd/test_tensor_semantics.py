@@ -142,6 +142,22 @@ def test_no_grad_decorator_and_enable_grad_inside():
     assert numcnn.is_grad_enabled()
 
 
+def test_bare_decorators():
+    x = leaf([1.0])
+
+    @numcnn.no_grad
+    def frozen(t):
+        return t * 2
+
+    @numcnn.enable_grad
+    def recorded(t):
+        return t * 2
+
+    assert not frozen(x).requires_grad and frozen.__name__ == "frozen"
+    with numcnn.no_grad():
+        assert recorded(x).requires_grad
+
+
 def test_no_grad_restores_mode_after_an_exception():
     with pytest.raises(KeyError):
         with numcnn.no_grad():
@@ -187,3 +203,14 @@ def test_ndarray_on_the_left_dispatches_to_the_tensor(expression):
     out = expression(a, t)
     assert isinstance(out, numcnn.Tensor) and out.requires_grad
     np.testing.assert_allclose(out.data, expression(a, t.data))
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+
+    seen = []
+    with numcnn.no_grad():
+        worker = threading.Thread(target=lambda: seen.append(numcnn.is_grad_enabled()))
+        worker.start()
+        worker.join()
+    assert seen == [True]
