@@ -1,5 +1,6 @@
 """The tensor ops that have no pair in :mod:`numcnn.functional`: arithmetic with NumPy
-broadcasting, matrix products, reductions, shape changes, indexing, ``cat`` and ``stack``.
+broadcasting, matrix products, sum and mean, shape changes (reshape, permute, expand, repeat ...),
+indexing, ``cat`` and ``stack``.  Elementwise math, max/min and casts are in :mod:`.ops_math`.
 
 Each op computes its output, then hands :func:`~numcnn.autograd.graph.record` a closure that
 maps the output's gradient to its inputs' gradients.  Broadcast operands get their gradient
@@ -220,7 +221,9 @@ def permute(a: Tensor, *dims) -> Tensor:
         dims = tuple(dims[0])
     axes = tuple(_dim(d, a.ndim) for d in dims) if a.ndim else ()
     if len(dims) != a.ndim or sorted(axes) != list(range(a.ndim)):
-        raise ValueError(f"permute: dims {tuple(dims)} are not a permutation of the {a.ndim} axes of shape {a.shape}")
+        raise ValueError(
+            f"permute: dims {tuple(dims)} are not a permutation of the {a.ndim} axes of shape {a.shape}"
+        )
     inverse = tuple(np.argsort(axes))
     return record(a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),), "permute")
 
@@ -311,12 +314,15 @@ def getitem(a: Tensor, key) -> Tensor:
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
-    """Join tensors along an existing axis ``dim`` (``torch.cat``)."""
+    """Join tensors along an existing axis ``dim`` (``torch.cat``): shapes ``(..., n_i, ...)`` give
+    ``(..., sum n_i, ...)``; every other axis must agree."""
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("cat needs at least one tensor")
     if any(t.ndim == 0 for t in tensors):
-        raise ValueError(f"cat: zero-dimensional tensors cannot be joined, got shapes {[t.shape for t in tensors]}")
+        raise ValueError(
+            f"cat: zero-dimensional tensors cannot be joined, got shapes {[t.shape for t in tensors]}"
+        )
     dim = _dim(dim, tensors[0].ndim)
     try:
         out = np.concatenate([t.data for t in tensors], axis=dim)
@@ -330,7 +336,8 @@ def cat(tensors, dim: int = 0) -> Tensor:
 
 
 def stack(tensors, dim: int = 0) -> Tensor:
-    """Join tensors of one shape along a new axis ``dim`` (``torch.stack``)."""
+    """Join ``k`` tensors of one shape ``S`` along a new axis ``dim`` (``torch.stack``): the result
+    has shape ``S`` with ``k`` inserted at ``dim``."""
     tensors = [as_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack needs at least one tensor")
@@ -368,5 +375,5 @@ Tensor.squeeze = squeeze
 Tensor.unsqueeze = unsqueeze
 Tensor.expand = expand
 Tensor.repeat = repeat
-Tensor.T = property(lambda self: permute(self, tuple(range(self.ndim))[::-1]), doc="The axes reversed (a 2-D transpose).")
+Tensor.T = property(lambda self: permute(self, tuple(range(self.ndim))[::-1]), doc="The axes reversed.")
 Tensor.mT = property(lambda self: transpose(self, -2, -1), doc="The last two axes swapped (batched transpose).")
