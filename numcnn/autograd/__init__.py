@@ -7,6 +7,7 @@ are re-exported from here.
 from .graph import enable_grad, is_grad_enabled, no_grad, record, run_backward
 from .tensor import Tensor, tensor
 from .ops import as_tensor, cat, stack, unbroadcast  # noqa: E402  (binds the operators to Tensor)
+from . import ops_math  # noqa: E402,F401  (binds exp, log, max, clamp, casts ... to Tensor)
 
 __all__ = [
     "Tensor",

@@ -34,6 +34,11 @@ def is_grad_enabled() -> bool:
 class _GradMode:
     _enabled: bool
 
+    def __new__(cls, func=None):
+        # bare ``@no_grad`` (as PyTorch 2 allows) decorates at once; ``no_grad()`` makes the manager
+        self = super().__new__(cls)
+        return self if func is None else self(func)
+
     def __enter__(self):
         self._previous = is_grad_enabled()
         _state.enabled = self._enabled

@@ -81,6 +81,16 @@ class Tensor:
         """The values as an ndarray (shared, not copied, as PyTorch's ``Tensor.numpy()``)."""
         return self.data
 
+    def __array__(self, dtype=None, copy=None):
+        # np.asarray(tensor) gives the values, as for a torch tensor (not a 0-d object array)
+        if dtype is None and not copy:
+            return self.data
+        return np.array(self.data, dtype=dtype, copy=True)
+
+    def tolist(self):
+        """The values as (nested) Python lists of Python numbers."""
+        return self.data.tolist()
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor of one element, this one has shape {self.shape}")
