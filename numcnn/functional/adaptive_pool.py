@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from ._batch import accepts_unbatched, unbatched_backward
 from ._window import check_cache, check_dout, check_input
 from .pool import MaxPoolCache, _max_pool_backward, _max_pool_forward
 from .unpool import max_pool_indices
@@ -170,6 +171,7 @@ def _adaptive_avg_backward(dout, cache: AdaptiveAvgPoolCache):
     return np.ascontiguousarray(g)
 
 
+@accepts_unbatched(2)
 def adaptive_avg_pool2d_forward(x, output_size):
     """2-D adaptive average pooling (``torch.nn.functional.adaptive_avg_pool2d``), forward pass.
 
@@ -201,26 +203,31 @@ def adaptive_avg_pool2d_forward(x, output_size):
     return _adaptive_avg_forward(x, output_size, nd=2)
 
 
+@unbatched_backward
 def adaptive_avg_pool2d_backward(dout, cache):
     """Backward pass of :func:`adaptive_avg_pool2d_forward`: ``dx`` of the input's shape and dtype."""
     return _adaptive_avg_backward(dout, cache)
 
 
+@accepts_unbatched(1)
 def adaptive_avg_pool1d_forward(x, output_size):
     """1-D adaptive average pooling: x (N, C, L); see :func:`adaptive_avg_pool2d_forward`."""
     return _adaptive_avg_forward(x, output_size, nd=1)
 
 
+@unbatched_backward
 def adaptive_avg_pool1d_backward(dout, cache):
     """Backward pass of :func:`adaptive_avg_pool1d_forward`."""
     return _adaptive_avg_backward(dout, cache)
 
 
+@accepts_unbatched(3)
 def adaptive_avg_pool3d_forward(x, output_size):
     """3-D adaptive average pooling: x (N, C, D, H, W); see :func:`adaptive_avg_pool2d_forward`."""
     return _adaptive_avg_forward(x, output_size, nd=3)
 
 
+@unbatched_backward
 def adaptive_avg_pool3d_backward(dout, cache):
     """Backward pass of :func:`adaptive_avg_pool3d_forward`."""
     return _adaptive_avg_backward(dout, cache)
@@ -344,6 +351,7 @@ def _adaptive_max_backward(dout, cache: AdaptiveMaxPoolCache):
     return dx.astype(cache.dtype, copy=False).reshape(cache.x_shape)
 
 
+@accepts_unbatched(2)
 def adaptive_max_pool2d_forward(x, output_size, return_indices=False):
     """2-D adaptive max pooling (``torch.nn.functional.adaptive_max_pool2d``), forward pass.
 
@@ -375,27 +383,32 @@ def adaptive_max_pool2d_forward(x, output_size, return_indices=False):
     return _adaptive_max_forward(x, output_size, return_indices, nd=2)
 
 
+@unbatched_backward
 def adaptive_max_pool2d_backward(dout, cache):
     """Backward pass of :func:`adaptive_max_pool2d_forward`: each window's gradient goes to its
     winner; overlapping windows accumulate."""
     return _adaptive_max_backward(dout, cache)
 
 
+@accepts_unbatched(1)
 def adaptive_max_pool1d_forward(x, output_size, return_indices=False):
     """1-D adaptive max pooling: x (N, C, L); see :func:`adaptive_max_pool2d_forward`."""
     return _adaptive_max_forward(x, output_size, return_indices, nd=1)
 
 
+@unbatched_backward
 def adaptive_max_pool1d_backward(dout, cache):
     """Backward pass of :func:`adaptive_max_pool1d_forward`."""
     return _adaptive_max_backward(dout, cache)
 
 
+@accepts_unbatched(3)
 def adaptive_max_pool3d_forward(x, output_size, return_indices=False):
     """3-D adaptive max pooling: x (N, C, D, H, W); see :func:`adaptive_max_pool2d_forward`."""
     return _adaptive_max_forward(x, output_size, return_indices, nd=3)
 
 
+@unbatched_backward
 def adaptive_max_pool3d_backward(dout, cache):
     """Backward pass of :func:`adaptive_max_pool3d_forward`."""
     return _adaptive_max_backward(dout, cache)

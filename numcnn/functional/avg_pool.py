@@ -16,7 +16,8 @@ import numbers
 import numpy as np
 
 from .. import _threads
-from ._window import as_tuple, check_cache, check_dout, check_input, pool_output_shape, unpad
+from ._batch import accepts_unbatched, unbatched_backward
+from ._window import as_tuple, check_cache, check_dout, check_input, pool_output_shape, pool_stride, unpad
 from ._scratch import pad_into_scratch
 
 __all__ = [
@@ -45,7 +46,7 @@ class AvgPoolCache:
 def _check_avg_args(x, kernel_size, stride, padding, divisor_override, nd):
     check_input(x, nd, "x")
     kernel = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
-    stride = kernel if stride is None else as_tuple(stride, nd, "stride", minimum=1)
+    stride = pool_stride(stride, kernel, nd)
     padding = as_tuple(padding, nd, "padding", minimum=0)
     if any(p > k // 2 for p, k in zip(padding, kernel)):
         raise ValueError(
@@ -160,6 +161,7 @@ def _avg_pool_backward(dout, cache: AvgPoolCache):
     return dx
 
 
+@accepts_unbatched(2)
 def avg_pool2d_forward(
     x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
 ):
@@ -202,6 +204,7 @@ def avg_pool2d_forward(
     return _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd=2)
 
 
+@unbatched_backward
 def avg_pool2d_backward(dout, cache):
     """Backward pass of :func:`avg_pool2d_forward`: ``dx`` of the input's shape and dtype.
 
@@ -211,17 +214,20 @@ def avg_pool2d_backward(dout, cache):
     return _avg_pool_backward(dout, cache)
 
 
+@accepts_unbatched(1)
 def avg_pool1d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """1-D average pooling: x (N, C, L); see :func:`avg_pool2d_forward` (no ``divisor_override``,
     as in PyTorch)."""
     return _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, None, nd=1)
 
 
+@unbatched_backward
 def avg_pool1d_backward(dout, cache):
     """Backward pass of :func:`avg_pool1d_forward`."""
     return _avg_pool_backward(dout, cache)
 
 
+@accepts_unbatched(3)
 def avg_pool3d_forward(
     x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
 ):
@@ -229,6 +235,7 @@ def avg_pool3d_forward(
     return _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd=3)
 
 
+@unbatched_backward
 def avg_pool3d_backward(dout, cache):
     """Backward pass of :func:`avg_pool3d_forward`."""
     return _avg_pool_backward(dout, cache)

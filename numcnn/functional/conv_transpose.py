@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._batch import accepts_unbatched, unbatched_backward
 from ._window import as_tuple, check_cache, check_dout, check_groups, check_input, check_weight
 from .conv import bias_grad, conv_nd, conv_nd_and_weight_grad, conv_nd_input_grad, conv_nd_weight_grad
 
@@ -158,6 +159,7 @@ def _conv_transpose_backward(dout, cache: ConvTransposeCache, input_grad=True):
     return (dx if input_grad else None), dw, db
 
 
+@accepts_unbatched(2)
 def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """2-D transposed convolution, forward pass (``torch.nn.functional.conv_transpose2d``).
 
@@ -198,6 +200,7 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_p
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=2)
 
 
+@unbatched_backward
 def conv_transpose2d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv_transpose2d_forward`.
 
@@ -215,23 +218,27 @@ def conv_transpose2d_backward(dout, cache, *, input_grad=True):
     return _conv_transpose_backward(dout, cache, input_grad)
 
 
+@accepts_unbatched(1)
 def conv_transpose1d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """1-D transposed convolution: x (N, C_in, L), weight (C_in, C_out / groups, kL); see
     :func:`conv_transpose2d_forward`."""
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=1)
 
 
+@unbatched_backward
 def conv_transpose1d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv_transpose1d_forward`: returns ``(dx, dw, db)``."""
     return _conv_transpose_backward(dout, cache, input_grad)
 
 
+@accepts_unbatched(3)
 def conv_transpose3d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """3-D transposed convolution: x (N, C_in, D, H, W), weight (C_in, C_out / groups, kD, kH, kW);
     see :func:`conv_transpose2d_forward`."""
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=3)
 
 
+@unbatched_backward
 def conv_transpose3d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv_transpose3d_forward`: returns ``(dx, dw, db)``."""
     return _conv_transpose_backward(dout, cache, input_grad)

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .. import _threads
+from ._batch import accepts_unbatched, unbatched_backward
 from ._window import (
     as_tuple,
     check_cache,
@@ -23,6 +24,7 @@ from ._window import (
     check_input,
     kernel_offsets,
     pool_output_shape,
+    pool_stride,
     unpad,
     window_slices,
 )
@@ -56,7 +58,7 @@ class MaxPoolCache:
 def _check_pool_args(x, kernel_size, stride, padding, dilation, nd):
     check_input(x, nd, "x")
     kernel = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
-    stride = kernel if stride is None else as_tuple(stride, nd, "stride", minimum=1)
+    stride = pool_stride(stride, kernel, nd)
     padding = as_tuple(padding, nd, "padding", minimum=0)
     dilation = as_tuple(dilation, nd, "dilation", minimum=1)
     if any(p > k // 2 for p, k in zip(padding, kernel)):
@@ -231,6 +233,7 @@ def _scatter_max_grad(dout, argmax, dx, cache: MaxPoolCache):
     return dx
 
 
+@accepts_unbatched(2)
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-D max pooling, forward pass, with PyTorch's semantics.
 
@@ -275,6 +278,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
     return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
 
 
+@unbatched_backward
 def max_pool2d_backward(dout, cache):
     """Backward pass of :func:`max_pool2d_forward`: ``dx`` of the input's shape and dtype.
 
@@ -283,23 +287,27 @@ def max_pool2d_backward(dout, cache):
     return _max_pool_backward(dout, cache)
 
 
+@accepts_unbatched(1)
 def max_pool1d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """1-D max pooling: x (N, C, L); see :func:`max_pool2d_forward`."""
     out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=1)
     return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
 
 
+@unbatched_backward
 def max_pool1d_backward(dout, cache):
     """Backward pass of :func:`max_pool1d_forward`."""
     return _max_pool_backward(dout, cache)
 
 
+@accepts_unbatched(3)
 def max_pool3d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """3-D max pooling: x (N, C, D, H, W); see :func:`max_pool2d_forward`."""
     out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=3)
     return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
 
 
+@unbatched_backward
 def max_pool3d_backward(dout, cache):
     """Backward pass of :func:`max_pool3d_forward`."""
     return _max_pool_backward(dout, cache)

@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from .. import _threads
-from ._window import as_tuple, check_cache, check_dout, check_input
+from ._batch import accepts_unbatched, unbatched_backward
+from ._window import as_tuple, check_cache, check_dout, check_input, pool_stride
 
 __all__ = [
     "max_pool_indices",
@@ -100,7 +101,7 @@ def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, n
     if indices.shape != x.shape:
         raise ValueError(f"indices must have the shape of x {x.shape}, got {indices.shape}")
     kernel = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
-    stride = kernel if stride is None else as_tuple(stride, nd, "stride", minimum=1)
+    stride = pool_stride(stride, kernel, nd)
     padding = as_tuple(padding, nd, "padding", minimum=0)
     out_spatial = _unpool_output_size(x.shape[2:], kernel, stride, padding, output_size)
     plane_size = math.prod(out_spatial)
@@ -141,6 +142,7 @@ def _max_unpool_backward(dout, cache: MaxUnpoolCache):
     return dx
 
 
+@accepts_unbatched(2, indices=True)
 def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):
     """Partial inverse of max pooling (``torch.nn.functional.max_unpool2d``), forward pass.
 
@@ -177,26 +179,31 @@ def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output
     return _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, nd=2)
 
 
+@unbatched_backward
 def max_unpool2d_backward(dout, cache):
     """Backward pass of :func:`max_unpool2d_forward`: ``dx[i] = dout[indices[i]]`` per plane."""
     return _max_unpool_backward(dout, cache)
 
 
+@accepts_unbatched(1, indices=True)
 def max_unpool1d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):
     """1-D max unpooling: x (N, C, L); see :func:`max_unpool2d_forward`."""
     return _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, nd=1)
 
 
+@unbatched_backward
 def max_unpool1d_backward(dout, cache):
     """Backward pass of :func:`max_unpool1d_forward`."""
     return _max_unpool_backward(dout, cache)
 
 
+@accepts_unbatched(3, indices=True)
 def max_unpool3d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):
     """3-D max unpooling: x (N, C, D, H, W); see :func:`max_unpool2d_forward`."""
     return _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, nd=3)
 
 
+@unbatched_backward
 def max_unpool3d_backward(dout, cache):
     """Backward pass of :func:`max_unpool3d_forward`."""
     return _max_unpool_backward(dout, cache)
