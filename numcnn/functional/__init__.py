@@ -51,6 +51,7 @@ from .conv_transpose import (
     conv_transpose3d_backward,
     conv_transpose3d_forward,
 )
+from .padding import pad_backward, pad_forward
 from .pool import (
     max_pool1d_backward,
     max_pool1d_forward,
@@ -128,4 +129,6 @@ __all__ = [
     "max_unpool2d_backward",
     "max_unpool3d_forward",
     "max_unpool3d_backward",
+    "pad_forward",
+    "pad_backward",
 ]
