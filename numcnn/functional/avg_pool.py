@@ -130,16 +130,7 @@ def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
 
     ranges = _threads.parts(x.shape[0], x.size * sum(kernel), _PARALLEL_MIN_WORK, uses_blas=False)
     _threads.run(window_means, ranges, uses_blas=False)
-    cache = AvgPoolCache(
-        x_shape=x.shape,
-        dtype=x.dtype,
-        kernel=kernel,
-        stride=stride,
-        pads=pads,
-        divisor=divisor,
-        out_shape=out.shape,
-    )
-    return out, cache
+    return out, AvgPoolCache(x.shape, x.dtype, kernel, stride, pads, divisor, out.shape)
 
 
 def _avg_pool_backward(dout, cache: AvgPoolCache):

@@ -173,17 +173,7 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
 
     ranges = _threads.parts(x.shape[0], x.size * len(offsets), _PARALLEL_MIN_WORK, uses_blas=False)
     _threads.run(part, ranges, uses_blas=False)
-    cache = MaxPoolCache(
-        x_shape=x.shape,
-        dtype=x.dtype,
-        argmax=argmax,
-        kernel=kernel,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        out_shape=out.shape,
-    )
-    return out, cache
+    return out, MaxPoolCache(x.shape, x.dtype, argmax, kernel, stride, padding, dilation, out.shape)
 
 
 def _max_pool_backward(dout, cache: MaxPoolCache):
