@@ -17,6 +17,7 @@ from numpy.lib.stride_tricks import as_strided
 __all__ = [
     "as_tuple",
     "pool_stride",
+    "pool_window",
     "check_input",
     "check_dout",
     "check_cache",
@@ -67,6 +68,19 @@ def pool_stride(stride, kernel: tuple[int, ...], nd: int) -> tuple[int, ...]:
     if stride is None or (isinstance(stride, (tuple, list)) and not stride):
         return kernel
     return as_tuple(stride, nd, "stride", minimum=1)
+
+
+def pool_window(kernel_size, stride, padding, nd: int) -> tuple[tuple[int, ...], ...]:
+    """A max or average pool's (kernel, stride, padding) as tuples of ``nd`` ints, checked: the
+    padding at most half the kernel, as PyTorch requires."""
+    kernel = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
+    stride = pool_stride(stride, kernel, nd)
+    padding = as_tuple(padding, nd, "padding", minimum=0)
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise ValueError(
+            f"padding should be at most half of the kernel size, got padding={padding}, kernel_size={kernel}"
+        )
+    return kernel, stride, padding
 
 
 def check_input(x, nd: int, name: str = "x") -> np.ndarray:

@@ -149,6 +149,7 @@ def _adaptive_avg_forward(x, output_size, nd):
     return out, cache
 
 
+@unbatched_backward
 def _adaptive_avg_backward(dout, cache: AdaptiveAvgPoolCache):
     check_cache(cache, AdaptiveAvgPoolCache, "an adaptive_avg_pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
@@ -177,13 +178,13 @@ def adaptive_avg_pool2d_forward(x, output_size):
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), floating
+    x : ndarray, shape (N, C, H, W), or (C, H, W) unbatched, floating
     output_size : int or (int or None, int or None)
         (H_out, W_out), positive; None keeps that input size.  May exceed the input size.
 
     Returns
     -------
-    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+    out : ndarray, shape (N, C, H_out, W_out) (no N for an unbatched ``x``), dtype of ``x``
         ``out[..., i, j]`` is the mean of ``x[..., h0:h1, w0:w1]`` with ``h0 = floor(i * H / H_out)``,
         ``h1 = ceil((i + 1) * H / H_out)``, likewise w.  ``output_size=1`` is global average pooling.
     cache : AdaptiveAvgPoolCache
@@ -193,7 +194,7 @@ def adaptive_avg_pool2d_forward(x, output_size):
     >>> import numpy as np
     >>> from numcnn.functional import adaptive_avg_pool2d_forward
     >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> adaptive_avg_pool2d_forward(x, 1)[0].ravel().tolist()
+    >>> adaptive_avg_pool2d_forward(x, 1)[0].ravel().tolist()  # global average pooling
     [7.5]
     >>> adaptive_avg_pool2d_forward(x, (3, 2))[0][0, 0]
     array([[ 2.5,  4.5],
@@ -203,7 +204,6 @@ def adaptive_avg_pool2d_forward(x, output_size):
     return _adaptive_avg_forward(x, output_size, nd=2)
 
 
-@unbatched_backward
 def adaptive_avg_pool2d_backward(dout, cache):
     """Backward pass of :func:`adaptive_avg_pool2d_forward`: ``dx`` of the input's shape and dtype."""
     return _adaptive_avg_backward(dout, cache)
@@ -211,11 +211,10 @@ def adaptive_avg_pool2d_backward(dout, cache):
 
 @accepts_unbatched(1)
 def adaptive_avg_pool1d_forward(x, output_size):
-    """1-D adaptive average pooling: x (N, C, L); see :func:`adaptive_avg_pool2d_forward`."""
+    """1-D adaptive average pooling: x (N, C, L) or (C, L); see :func:`adaptive_avg_pool2d_forward`."""
     return _adaptive_avg_forward(x, output_size, nd=1)
 
 
-@unbatched_backward
 def adaptive_avg_pool1d_backward(dout, cache):
     """Backward pass of :func:`adaptive_avg_pool1d_forward`."""
     return _adaptive_avg_backward(dout, cache)
@@ -223,11 +222,10 @@ def adaptive_avg_pool1d_backward(dout, cache):
 
 @accepts_unbatched(3)
 def adaptive_avg_pool3d_forward(x, output_size):
-    """3-D adaptive average pooling: x (N, C, D, H, W); see :func:`adaptive_avg_pool2d_forward`."""
+    """3-D adaptive average pooling: x (N, C, D, H, W) or (C, D, H, W); see :func:`adaptive_avg_pool2d_forward`."""
     return _adaptive_avg_forward(x, output_size, nd=3)
 
 
-@unbatched_backward
 def adaptive_avg_pool3d_backward(dout, cache):
     """Backward pass of :func:`adaptive_avg_pool3d_forward`."""
     return _adaptive_avg_backward(dout, cache)
@@ -338,6 +336,7 @@ def _adaptive_max_forward(x, output_size, return_indices, nd):
     return out, cache
 
 
+@unbatched_backward
 def _adaptive_max_backward(dout, cache: AdaptiveMaxPoolCache):
     check_cache(cache, AdaptiveMaxPoolCache, "an adaptive_max_pool forward")
     if cache.pool_cache is not None:
@@ -357,7 +356,7 @@ def adaptive_max_pool2d_forward(x, output_size, return_indices=False):
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), floating
+    x : ndarray, shape (N, C, H, W), or (C, H, W) unbatched, floating
     output_size : int or (int or None, int or None)
         (H_out, W_out), positive; None keeps that input size.  May exceed the input size.
     return_indices : bool
@@ -366,7 +365,7 @@ def adaptive_max_pool2d_forward(x, output_size, return_indices=False):
 
     Returns
     -------
-    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+    out : ndarray, shape (N, C, H_out, W_out) (no N for an unbatched ``x``), dtype of ``x``
         The maximum of each window (windows as :func:`adaptive_avg_pool2d_forward`); ties go to
         the first in row-major order, NaN propagates.
     cache : AdaptiveMaxPoolCache
@@ -375,15 +374,13 @@ def adaptive_max_pool2d_forward(x, output_size, return_indices=False):
     --------
     >>> import numpy as np
     >>> from numcnn.functional import adaptive_max_pool2d_forward
-    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> (out, idx), _ = adaptive_max_pool2d_forward(x, (3, 2), return_indices=True)
-    >>> out[0, 0].tolist(), idx[0, 0].tolist()
-    ([[5.0, 7.0], [9.0, 11.0], [13.0, 15.0]], [[5, 7], [9, 11], [13, 15]])
+    >>> (out, idx), _ = adaptive_max_pool2d_forward(np.arange(16.0).reshape(1, 4, 4), (3, 2), return_indices=True)
+    >>> out.tolist(), idx.tolist()  # unbatched (C, H, W) in, unbatched out
+    ([[[5.0, 7.0], [9.0, 11.0], [13.0, 15.0]]], [[[5, 7], [9, 11], [13, 15]]])
     """
     return _adaptive_max_forward(x, output_size, return_indices, nd=2)
 
 
-@unbatched_backward
 def adaptive_max_pool2d_backward(dout, cache):
     """Backward pass of :func:`adaptive_max_pool2d_forward`: each window's gradient goes to its
     winner; overlapping windows accumulate."""
@@ -392,11 +389,10 @@ def adaptive_max_pool2d_backward(dout, cache):
 
 @accepts_unbatched(1)
 def adaptive_max_pool1d_forward(x, output_size, return_indices=False):
-    """1-D adaptive max pooling: x (N, C, L); see :func:`adaptive_max_pool2d_forward`."""
+    """1-D adaptive max pooling: x (N, C, L) or (C, L); see :func:`adaptive_max_pool2d_forward`."""
     return _adaptive_max_forward(x, output_size, return_indices, nd=1)
 
 
-@unbatched_backward
 def adaptive_max_pool1d_backward(dout, cache):
     """Backward pass of :func:`adaptive_max_pool1d_forward`."""
     return _adaptive_max_backward(dout, cache)
@@ -404,11 +400,10 @@ def adaptive_max_pool1d_backward(dout, cache):
 
 @accepts_unbatched(3)
 def adaptive_max_pool3d_forward(x, output_size, return_indices=False):
-    """3-D adaptive max pooling: x (N, C, D, H, W); see :func:`adaptive_max_pool2d_forward`."""
+    """3-D adaptive max pooling: x (N, C, D, H, W) or (C, D, H, W); see :func:`adaptive_max_pool2d_forward`."""
     return _adaptive_max_forward(x, output_size, return_indices, nd=3)
 
 
-@unbatched_backward
 def adaptive_max_pool3d_backward(dout, cache):
     """Backward pass of :func:`adaptive_max_pool3d_forward`."""
     return _adaptive_max_backward(dout, cache)

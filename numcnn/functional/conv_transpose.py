@@ -139,6 +139,7 @@ def _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, gr
     return out, cache
 
 
+@unbatched_backward
 def _conv_transpose_backward(dout, cache: ConvTransposeCache, input_grad=True):
     check_cache(cache, ConvTransposeCache, "a conv_transpose forward")
     dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
@@ -165,7 +166,7 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_p
 
     Parameters
     ----------
-    x : ndarray, shape (N, C_in, H, W), floating
+    x : ndarray, shape (N, C_in, H, W), or (C_in, H, W) unbatched, floating
     weight : ndarray, shape (C_in, C_out / groups, kH, kW), same dtype as ``x``
     bias : ndarray, shape (C_out,), or None
     stride, dilation : int or (int, int), >= 1
@@ -181,7 +182,7 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_p
 
     Returns
     -------
-    out : ndarray, shape (N, C_out, H_out, W_out), dtype of ``x``
+    out : ndarray, shape (N, C_out, H_out, W_out) (no N for an unbatched ``x``), dtype of ``x``
         ``H_out = (H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1``.
     cache : ConvTransposeCache
 
@@ -200,7 +201,6 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_p
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=2)
 
 
-@unbatched_backward
 def conv_transpose2d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv_transpose2d_forward`.
 
@@ -220,12 +220,11 @@ def conv_transpose2d_backward(dout, cache, *, input_grad=True):
 
 @accepts_unbatched(1)
 def conv_transpose1d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """1-D transposed convolution: x (N, C_in, L), weight (C_in, C_out / groups, kL); see
+    """1-D transposed convolution: x (N, C_in, L) or (C_in, L), weight (C_in, C_out / groups, kL); see
     :func:`conv_transpose2d_forward`."""
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=1)
 
 
-@unbatched_backward
 def conv_transpose1d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv_transpose1d_forward`: returns ``(dx, dw, db)``."""
     return _conv_transpose_backward(dout, cache, input_grad)
@@ -233,12 +232,11 @@ def conv_transpose1d_backward(dout, cache, *, input_grad=True):
 
 @accepts_unbatched(3)
 def conv_transpose3d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """3-D transposed convolution: x (N, C_in, D, H, W), weight (C_in, C_out / groups, kD, kH, kW);
+    """3-D transposed convolution: x (N, C_in, D, H, W) or (C_in, D, H, W), weight (C_in, C_out / groups, kD, kH, kW);
     see :func:`conv_transpose2d_forward`."""
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=3)
 
 
-@unbatched_backward
 def conv_transpose3d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv_transpose3d_forward`: returns ``(dx, dw, db)``."""
     return _conv_transpose_backward(dout, cache, input_grad)

@@ -129,6 +129,7 @@ def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, n
     return out, cache
 
 
+@unbatched_backward
 def _max_unpool_backward(dout, cache: MaxUnpoolCache):
     check_cache(cache, MaxUnpoolCache, "a max_unpool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
@@ -148,7 +149,7 @@ def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), floating
+    x : ndarray, shape (N, C, H, W), or (C, H, W) unbatched, floating
         Typically the pooled output.
     indices : integer ndarray, shape of ``x``
         Flat per-plane positions in the output, as returned by
@@ -159,7 +160,7 @@ def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output
 
     Returns
     -------
-    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+    out : ndarray, shape (N, C, H_out, W_out) (no N for an unbatched ``x``), dtype of ``x``
         Zero except at ``indices``; ``H_out = (H - 1) * stride - 2 * padding + kH`` by default.
         Where indices repeat, the last value written wins (as PyTorch's CPU kernel).
     cache : MaxUnpoolCache
@@ -179,7 +180,6 @@ def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output
     return _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, nd=2)
 
 
-@unbatched_backward
 def max_unpool2d_backward(dout, cache):
     """Backward pass of :func:`max_unpool2d_forward`: ``dx[i] = dout[indices[i]]`` per plane."""
     return _max_unpool_backward(dout, cache)
@@ -187,11 +187,10 @@ def max_unpool2d_backward(dout, cache):
 
 @accepts_unbatched(1, indices=True)
 def max_unpool1d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):
-    """1-D max unpooling: x (N, C, L); see :func:`max_unpool2d_forward`."""
+    """1-D max unpooling: x (N, C, L) or (C, L); see :func:`max_unpool2d_forward`."""
     return _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, nd=1)
 
 
-@unbatched_backward
 def max_unpool1d_backward(dout, cache):
     """Backward pass of :func:`max_unpool1d_forward`."""
     return _max_unpool_backward(dout, cache)
@@ -199,11 +198,10 @@ def max_unpool1d_backward(dout, cache):
 
 @accepts_unbatched(3, indices=True)
 def max_unpool3d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):
-    """3-D max unpooling: x (N, C, D, H, W); see :func:`max_unpool2d_forward`."""
+    """3-D max unpooling: x (N, C, D, H, W) or (C, D, H, W); see :func:`max_unpool2d_forward`."""
     return _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, nd=3)
 
 
-@unbatched_backward
 def max_unpool3d_backward(dout, cache):
     """Backward pass of :func:`max_unpool3d_forward`."""
     return _max_unpool_backward(dout, cache)

@@ -30,7 +30,7 @@ __all__ = [
 
 class _PadNd(Module):
     """``padding``: an int for every side, or 2 * nd ints (left, right, top, bottom, front, back),
-    negative to crop, as in ``torch.nn.functional.pad``."""
+    negative to crop, as in ``torch.nn.functional.pad``.  The classes are made by :func:`_family`."""
 
     _nd = 2
     _mode = "constant"
@@ -67,103 +67,32 @@ class _ModePadNd(_PadNd):
         return f"{self.padding}"
 
 
-class ConstantPad1d(_PadNd):
-    """Pad the last dimension with ``value``: ``ConstantPad1d(padding, value)``.  See ``torch.nn.ConstantPad1d``."""
-
-    _nd = 1
-
-
-class ConstantPad2d(_PadNd):
-    """Pad the last two dimensions with ``value``: ``ConstantPad2d(padding, value)``, padding an int
-    or (left, right, top, bottom).  See ``torch.nn.ConstantPad2d``."""
-
-    _nd = 2
-
-
-class ConstantPad3d(_PadNd):
-    """Pad the last three dimensions with ``value``.  See ``torch.nn.ConstantPad3d``."""
-
-    _nd = 3
+def _family(family: str, base: type, mode: str, doc: str) -> tuple[type, type, type]:
+    """The 1d, 2d and 3d module classes of a padding family: table rows, not class bodies, since
+    they differ in nothing else.  ``doc`` may name ``{last}`` (the dimensions padded), ``{input}``
+    (the input layouts) and ``{name}``."""
+    classes = []
+    for nd in (1, 2, 3):
+        name = f"{family}{nd}d"
+        text = doc.format(last=_LAST[nd], input=_INPUT[nd], name=name) + f"  See ``torch.nn.{name}``."
+        attrs = {"_nd": nd, "_mode": mode, "__doc__": text, "__module__": __name__, "__qualname__": name}
+        classes.append(type(name, (base,), attrs))
+    return tuple(classes)
 
 
-class ZeroPad1d(_ModePadNd):
-    """Pad the last dimension with zeros.  See ``torch.nn.ZeroPad1d``."""
+_LAST = {1: "the last dimension", 2: "the last two dimensions", 3: "the last three dimensions"}
+_INPUT = {1: "(C, L) or (N, C, L)", 2: "(C, H, W) or (N, C, H, W)", 3: "(C, D, H, W) or (N, C, D, H, W)"}
 
-    _nd = 1
-
-
-class ZeroPad2d(_ModePadNd):
-    """Pad the last two dimensions with zeros: ``ZeroPad2d(padding)``, padding an int or
-    (left, right, top, bottom).  See ``torch.nn.ZeroPad2d``."""
-
-    _nd = 2
-
-
-class ZeroPad3d(_ModePadNd):
-    """Pad the last three dimensions with zeros.  See ``torch.nn.ZeroPad3d``."""
-
-    _nd = 3
-
-
-class ReflectionPad1d(_ModePadNd):
-    """Mirror (C, L) or (N, C, L) at its ends, the edge not repeated.  See ``torch.nn.ReflectionPad1d``."""
-
-    _nd = 1
-    _mode = "reflect"
-
-
-class ReflectionPad2d(_ModePadNd):
-    """Mirror (C, H, W) or (N, C, H, W) at its borders: ``ReflectionPad2d(padding)``, each pad
-    smaller than its dimension.  See ``torch.nn.ReflectionPad2d``."""
-
-    _nd = 2
-    _mode = "reflect"
-
-
-class ReflectionPad3d(_ModePadNd):
-    """Mirror (C, D, H, W) or (N, C, D, H, W) at its borders.  See ``torch.nn.ReflectionPad3d``."""
-
-    _nd = 3
-    _mode = "reflect"
-
-
-class ReplicationPad1d(_ModePadNd):
-    """Repeat the edge values of (C, L) or (N, C, L).  See ``torch.nn.ReplicationPad1d``."""
-
-    _nd = 1
-    _mode = "replicate"
-
-
-class ReplicationPad2d(_ModePadNd):
-    """Repeat the edge values of (C, H, W) or (N, C, H, W).  See ``torch.nn.ReplicationPad2d``."""
-
-    _nd = 2
-    _mode = "replicate"
-
-
-class ReplicationPad3d(_ModePadNd):
-    """Repeat the edge values of (C, D, H, W) or (N, C, D, H, W).  See ``torch.nn.ReplicationPad3d``."""
-
-    _nd = 3
-    _mode = "replicate"
-
-
-class CircularPad1d(_ModePadNd):
-    """Wrap (C, L) or (N, C, L) around (pad at most its length).  See ``torch.nn.CircularPad1d``."""
-
-    _nd = 1
-    _mode = "circular"
-
-
-class CircularPad2d(_ModePadNd):
-    """Wrap (C, H, W) or (N, C, H, W) around (pads at most the sizes).  See ``torch.nn.CircularPad2d``."""
-
-    _nd = 2
-    _mode = "circular"
-
-
-class CircularPad3d(_ModePadNd):
-    """Wrap (C, D, H, W) or (N, C, D, H, W) around.  See ``torch.nn.CircularPad3d``."""
-
-    _nd = 3
-    _mode = "circular"
+ConstantPad1d, ConstantPad2d, ConstantPad3d = _family(
+    "ConstantPad", _PadNd, "constant", "Pad {last} with ``value``: ``{name}(padding, value)``."
+)
+ZeroPad1d, ZeroPad2d, ZeroPad3d = _family("ZeroPad", _ModePadNd, "constant", "Pad {last} with zeros: ``{name}(padding)``.")
+ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = _family(
+    "ReflectionPad", _ModePadNd, "reflect", "Mirror {input} at its borders, the edge not repeated (pads < sizes)."
+)
+ReplicationPad1d, ReplicationPad2d, ReplicationPad3d = _family(
+    "ReplicationPad", _ModePadNd, "replicate", "Repeat the edge values of {input}."
+)
+CircularPad1d, CircularPad2d, CircularPad3d = _family(
+    "CircularPad", _ModePadNd, "circular", "Wrap {input} around (pads <= sizes)."
+)
