@@ -1,12 +1,13 @@
 """Unbatched inputs, PyTorch's convention for every conv, transposed conv, pool and unpool.
 
 Given ``x`` of shape (C, *spatial) instead of (N, C, *spatial), PyTorch treats it as a batch of
-one and returns results without the batch axis.  Here that is done once, by two decorators on
-the public ``*_forward`` / ``*_backward`` pairs: the forward adds the axis, calls the batched op
-and takes the axis off its results (the output, and ``indices`` where returned); its cache is an
-:class:`UnbatchedCache` around the batched op's, so that the backward knows to add the axis to
-``dout`` and take it off ``dx`` (weight and bias gradients have no batch axis either way).
-Batched calls pass straight through.
+one and returns results without the batch axis.  Here that is done once, by two decorators:
+:func:`accepts_unbatched` on each public ``*_forward`` adds the axis, calls the batched op and
+takes the axis off its results (the output, and ``indices`` where returned); its cache is an
+:class:`UnbatchedCache` around the batched op's, so that :func:`unbatched_backward` (on the public
+conv backwards, and on the one private backward each other family's 1d/2d/3d functions share)
+adds the axis to ``dout`` and takes it off ``dx`` (weight and bias gradients have no batch axis
+either way).  Batched calls pass straight through.
 """
 
 from __future__ import annotations

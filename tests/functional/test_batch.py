@@ -119,6 +119,9 @@ def test_unbatched_unpool_takes_indices_by_position_or_keyword():
     by_keyword, _ = F.max_unpool2d_forward(out, indices=indices, kernel_size=2, output_size=(6, 6))
     np.testing.assert_array_equal(by_position, by_keyword)
     assert by_position.shape == (2, 6, 6)
+    # output_size takes nd or nd + 2 entries, batched or not, as PyTorch's F.max_unpool2d
+    full, _ = F.max_unpool2d_forward(out, indices, 2, output_size=(1, 2, 6, 6))
+    np.testing.assert_array_equal(full, by_position)
 
 
 @pytest.mark.parametrize(
