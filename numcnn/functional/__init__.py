@@ -1,5 +1,8 @@
 """The fast path: every op as a pair of pure functions ``*_forward(...) -> (out, cache)`` and
-``*_backward(dout, cache)``, NCHW, PyTorch's argument names and semantics, the input's dtype kept."""
+``*_backward(dout, cache)``, NCHW, PyTorch's argument names and semantics, the input's dtype kept.
+
+As in PyTorch, every conv, pool and unpool also takes an unbatched (C, *spatial) input and then
+returns results without the batch axis (``_batch.py``); ``pad_forward`` is ``F.pad``."""
 
 from .activation import leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward
 from .adaptive_pool import (

@@ -68,7 +68,8 @@ def _mode_error(mode, size, lo, hi):
     if mode == "reflect" and max(lo, hi) >= size:
         return f"must be smaller than the input size {size}"
     if mode == "circular" and max(lo, hi) > kept:
-        return f"must be at most the input size {kept}{' after cropping' if kept < size else ''} (it would wrap around more than once)"
+        after = " after cropping" if kept < size else ""
+        return f"must be at most the input size {kept}{after} (it would wrap around more than once)"
     if mode in ("reflect", "replicate") and size + lo + hi < 1:
         return f"leaves no output from the input size {size}"
     return None

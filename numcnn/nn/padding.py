@@ -86,7 +86,9 @@ _INPUT = {1: "(C, L) or (N, C, L)", 2: "(C, H, W) or (N, C, H, W)", 3: "(C, D, H
 ConstantPad1d, ConstantPad2d, ConstantPad3d = _family(
     "ConstantPad", _PadNd, "constant", "Pad {last} with ``value``: ``{name}(padding, value)``."
 )
-ZeroPad1d, ZeroPad2d, ZeroPad3d = _family("ZeroPad", _ModePadNd, "constant", "Pad {last} with zeros: ``{name}(padding)``.")
+ZeroPad1d, ZeroPad2d, ZeroPad3d = _family(
+    "ZeroPad", _ModePadNd, "constant", "Pad {last} with zeros: ``{name}(padding)``."
+)
 ReflectionPad1d, ReflectionPad2d, ReflectionPad3d = _family(
     "ReflectionPad", _ModePadNd, "reflect", "Mirror {input} at its borders, the edge not repeated (pads < sizes)."
 )
