@@ -96,10 +96,11 @@ def _pad_case(draw):
             lo, hi = draw(st.integers(-size, size - 1)), draw(st.integers(-size, size - 1))
             if size + lo + hi < 1:
                 lo = hi = 0
-        elif mode == "circular":
-            crop = (draw(st.integers(0, size - 1)), 0)
-            kept = size - crop[0]
-            lo, hi = -crop[0], draw(st.integers(0, kept))
+        elif mode == "circular":  # crops first, then wraps at most once around what is left
+            lo, hi = draw(st.integers(1 - size, size)), draw(st.integers(1 - size, size))
+            kept = size - max(-lo, 0) - max(-hi, 0)
+            if kept < 0 or max(lo, hi) > kept:
+                lo = hi = 0
         else:
             lo, hi = draw(st.integers(-size, 4)), draw(st.integers(-size, 4))
             if size + lo + hi < (1 if mode == "replicate" else 0) or (mode == "constant" and max(-lo, 0) + max(-hi, 0) > size):
