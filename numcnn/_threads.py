@@ -7,8 +7,9 @@ whole pass (copies and GEMMs) on its own thread, with BLAS limited to one thread
 (otherwise two BLAS thread pools would fight over the cores).  Small passes stay on the calling
 thread: handing work to another thread costs tens of microseconds.
 
-Limiting BLAS needs ``threadpoolctl`` (an optional dependency, ``pip install numcnn[fast]``);
-without it only the passes that make no BLAS calls (pooling) are split.
+BLAS is limited with ``threadpoolctl`` (a dependency).  Where it finds no BLAS library to
+control (a NumPy built against one it does not know), only the passes that make no BLAS calls
+(pooling) are split.
 
 The thread count is ``numcnn.set_num_threads(n)``, else the ``NUMCNN_NUM_THREADS`` environment
 variable, else the CPUs this process may run on.  Results depend on the thread count only
@@ -31,7 +32,7 @@ _lock = threading.Lock()
 _num_threads: int | None = None
 _executor: ThreadPoolExecutor | None = None
 _executor_size = 0
-_blas = None  # threadpoolctl controller of the BLAS libraries, False when unavailable
+_blas = None  # threadpoolctl controller of the BLAS libraries, False when there is none to control
 _local = threading.local()  # .busy: this thread is already running a part (no nesting)
 
 
@@ -69,21 +70,19 @@ def set_num_threads(n: int) -> None:
 
 
 def _blas_controller():
-    """threadpoolctl's controller of the loaded BLAS libraries, or None without threadpoolctl."""
+    """threadpoolctl's controller of the loaded BLAS libraries, or None where it finds none."""
     global _blas
     if _blas is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _blas = False
-        else:
-            blas = ThreadpoolController().select(user_api="blas")
-            # NumPy's own BLAS (bundled in its wheels) when it can be told apart from others
-            # loaded in the process, e.g. PyTorch's MKL, which numcnn has no business limiting
-            ours = [lib for lib in blas.lib_controllers if "numpy" in lib.filepath]
-            if ours:
-                blas = blas.select(filepath=[lib.filepath for lib in ours])
-            _blas = blas if blas.lib_controllers else False  # none found: nothing to limit
+        # imported here, not at module level: it inspects every library loaded in the process
+        from threadpoolctl import ThreadpoolController
+
+        blas = ThreadpoolController().select(user_api="blas")
+        # NumPy's own BLAS (bundled in its wheels) when it can be told apart from others
+        # loaded in the process, e.g. PyTorch's MKL, which numcnn has no business limiting
+        ours = [lib for lib in blas.lib_controllers if "numpy" in lib.filepath]
+        if ours:
+            blas = blas.select(filepath=[lib.filepath for lib in ours])
+        _blas = blas if blas.lib_controllers else False  # none found: nothing to limit
     return _blas or None
 
 

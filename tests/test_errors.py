@@ -13,7 +13,7 @@ W = np.zeros((6, 4, 3, 3))
 @pytest.mark.parametrize(
     "call,error,pattern",
     [
-        (lambda: conv2d_forward(np.zeros((4, 8, 8)), W), ValueError, r"x must be 4-D .*\(4, 8, 8\)"),
+        (lambda: conv2d_forward(np.zeros((8, 8)), W), ValueError, r"x must be 3-D \(C, H, W\) \(unbatched\) or 4-D .*\(8, 8\)"),
         (lambda: conv2d_forward(X, np.zeros((6, 4, 3))), ValueError, r"weight must be 4-D .*\(6, 4, 3\)"),
         (lambda: conv2d_forward(X, np.zeros((6, 3, 3, 3))), ValueError, r"4 channels .*\(2, 4, 8, 8\).*\(6, 3, 3, 3\)"),
         (lambda: conv2d_forward(X, np.zeros((6, 2, 3, 3)), groups=3), ValueError, r"groups=3 must divide"),
@@ -32,8 +32,8 @@ W = np.zeros((6, 4, 3, 3))
         (lambda: conv2d_forward(X, W.astype(np.float32)), TypeError, r"weight dtype float32 does not match x dtype float64"),
         (lambda: conv2d_forward(X.astype(int), W), TypeError, r"x must have a floating dtype"),
         (lambda: conv2d_forward(X.tolist(), W), TypeError, r"x must be a numpy.ndarray"),
-        (lambda: conv1d_forward(X, W), ValueError, r"x must be 3-D"),
-        (lambda: max_pool2d_forward(np.zeros((8, 8)), 2), ValueError, r"x must be 4-D"),
+        (lambda: conv1d_forward(X, W), ValueError, r"x must be 2-D \(C, L\) \(unbatched\) or 3-D"),
+        (lambda: max_pool2d_forward(np.zeros((8, 8)), 2), ValueError, r"x must be 3-D .* or 4-D"),
         (lambda: max_pool2d_forward(X, 0), ValueError, r"kernel_size must be positive"),
         (lambda: max_pool2d_forward(X, 3, padding=2), ValueError, r"padding should be at most half of the kernel size"),
         (lambda: max_pool2d_forward(X, 9), ValueError, r"larger than the input \(8, 8\)"),

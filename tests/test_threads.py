@@ -252,7 +252,7 @@ def test_split_threshold_is_lower_where_a_whole_pass_uses_one_core(x_shape, w_sh
     assert got == (conv_module._PARALLEL_MIN_MACS_PER_SAMPLE if per_sample else conv_module._PARALLEL_MIN_MACS)
 
 
-def test_without_threadpoolctl_blas_passes_stay_whole(monkeypatch):
+def test_without_a_blas_to_limit_blas_passes_stay_whole(monkeypatch):
     monkeypatch.setattr(_threads, "_num_threads", 2)
     monkeypatch.setattr(_threads, "_blas", False)
     assert _threads.parts(8, 1e9, 0, uses_blas=True) == [(0, 8)]
@@ -298,7 +298,7 @@ def test_split_max_unpool_matches_one_thread(split_everything, monkeypatch):
 def test_blas_threads_restored_after_concurrent_callers(split_everything):
     controller = _threads._blas_controller()
     if controller is None:
-        pytest.skip("threadpoolctl is not installed")
+        pytest.skip("threadpoolctl finds no BLAS library to limit here")
     before = [lib.num_threads for lib in controller.lib_controllers]
     split_everything(2)
     rng = np.random.default_rng(1)

@@ -1,5 +1,8 @@
 """The fast path: every op as a pair of pure functions ``*_forward(...) -> (out, cache)`` and
-``*_backward(dout, cache)``, NCHW, PyTorch's argument names and semantics, the input's dtype kept."""
+``*_backward(dout, cache)``, NCHW, PyTorch's argument names and semantics, the input's dtype kept.
+
+As in PyTorch, every conv, pool and unpool also takes an unbatched (C, *spatial) input and then
+returns results without the batch axis (``_batch.py``); ``pad_forward`` is ``F.pad``."""
 
 from .activation import leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward
 from .adaptive_pool import (
@@ -51,6 +54,7 @@ from .conv_transpose import (
     conv_transpose3d_backward,
     conv_transpose3d_forward,
 )
+from .padding import pad_backward, pad_forward
 from .pool import (
     max_pool1d_backward,
     max_pool1d_forward,
@@ -128,4 +132,6 @@ __all__ = [
     "max_unpool2d_backward",
     "max_unpool3d_forward",
     "max_unpool3d_backward",
+    "pad_forward",
+    "pad_backward",
 ]

@@ -16,6 +16,8 @@ from numpy.lib.stride_tricks import as_strided
 
 __all__ = [
     "as_tuple",
+    "pool_stride",
+    "pool_window",
     "check_input",
     "check_dout",
     "check_cache",
@@ -38,34 +40,58 @@ _SPATIAL = {1: "(L)", 2: "(H, W)", 3: "(D, H, W)"}
 
 
 def as_tuple(value, nd: int, name: str, *, minimum: int | None = None) -> tuple[int, ...]:
-    """Return ``value`` (an int or a sequence of ``nd`` ints) as a tuple of ``nd`` ints."""
+    """Return ``value`` (an int, or a sequence of ``nd`` ints or of one int for every dimension,
+    as PyTorch broadcasts ``padding=(1,)``) as a tuple of ``nd`` ints."""
+    expected = f"an int or a tuple of {nd} ints" + ("" if nd == 1 else " (or of one, for all)")
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}")
+        raise TypeError(f"{name} must be {expected}, got {value!r}")
     if isinstance(value, numbers.Integral):
         items = (int(value),) * nd
     else:
         try:
             items = tuple(value)
         except TypeError:
-            raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}") from None
-        if len(items) != nd or not all(
+            raise TypeError(f"{name} must be {expected}, got {value!r}") from None
+        if len(items) not in (1, nd) or not all(
             isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in items
         ):
-            raise TypeError(f"{name} must be an int or a tuple of {nd} ints, got {value!r}")
-        items = tuple(int(v) for v in items)
+            raise TypeError(f"{name} must be {expected}, got {value!r}")
+        items = tuple(int(v) for v in items) * (nd // len(items))
     if minimum is not None and any(v < minimum for v in items):
         rule = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"{name} must be {rule}, got {value!r}")
     return items
 
 
+def pool_stride(stride, kernel: tuple[int, ...], nd: int) -> tuple[int, ...]:
+    """A pool's stride: the kernel size when None or empty (PyTorch takes ``stride=()`` so)."""
+    if stride is None or (isinstance(stride, (tuple, list)) and not stride):
+        return kernel
+    return as_tuple(stride, nd, "stride", minimum=1)
+
+
+def pool_window(kernel_size, stride, padding, nd: int) -> tuple[tuple[int, ...], ...]:
+    """A max or average pool's (kernel, stride, padding) as tuples of ``nd`` ints, checked: the
+    padding at most half the kernel, as PyTorch requires."""
+    kernel = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
+    stride = pool_stride(stride, kernel, nd)
+    padding = as_tuple(padding, nd, "padding", minimum=0)
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise ValueError(
+            f"padding should be at most half of the kernel size, got padding={padding}, kernel_size={kernel}"
+        )
+    return kernel, stride, padding
+
+
 def check_input(x, nd: int, name: str = "x") -> np.ndarray:
-    """Check that ``x`` is a floating (N, C, *spatial) array with ``nd`` spatial dimensions."""
+    """Check that ``x`` is a floating (N, C, *spatial) array with ``nd`` spatial dimensions (an
+    unbatched (C, *spatial) one has had its batch axis added by :mod:`._batch` by now)."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.ndim != nd + 2:
         raise ValueError(
-            f"{name} must be {nd + 2}-D (N, C, {_SPATIAL[nd][1:]}, got shape {x.shape} ({x.ndim}-D)"
+            f"{name} must be {nd + 1}-D (C, {_SPATIAL[nd][1:]} (unbatched) or {nd + 2}-D (N, C, {_SPATIAL[nd][1:]}, "
+            f"got shape {x.shape} ({x.ndim}-D)"
         )
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"{name} must have a floating dtype (float16/32/64), got {x.dtype}")

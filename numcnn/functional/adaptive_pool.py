@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from ._batch import accepts_unbatched, unbatched_backward
 from ._window import check_cache, check_dout, check_input
 from .pool import MaxPoolCache, _max_pool_backward, _max_pool_forward
 from .unpool import max_pool_indices
@@ -148,6 +149,7 @@ def _adaptive_avg_forward(x, output_size, nd):
     return out, cache
 
 
+@unbatched_backward
 def _adaptive_avg_backward(dout, cache: AdaptiveAvgPoolCache):
     check_cache(cache, AdaptiveAvgPoolCache, "an adaptive_avg_pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
@@ -170,18 +172,19 @@ def _adaptive_avg_backward(dout, cache: AdaptiveAvgPoolCache):
     return np.ascontiguousarray(g)
 
 
+@accepts_unbatched(2)
 def adaptive_avg_pool2d_forward(x, output_size):
     """2-D adaptive average pooling (``torch.nn.functional.adaptive_avg_pool2d``), forward pass.
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), floating
+    x : ndarray, shape (N, C, H, W), or (C, H, W) unbatched, floating
     output_size : int or (int or None, int or None)
         (H_out, W_out), positive; None keeps that input size.  May exceed the input size.
 
     Returns
     -------
-    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+    out : ndarray, shape (N, C, H_out, W_out) (no N for an unbatched ``x``), dtype of ``x``
         ``out[..., i, j]`` is the mean of ``x[..., h0:h1, w0:w1]`` with ``h0 = floor(i * H / H_out)``,
         ``h1 = ceil((i + 1) * H / H_out)``, likewise w.  ``output_size=1`` is global average pooling.
     cache : AdaptiveAvgPoolCache
@@ -191,7 +194,7 @@ def adaptive_avg_pool2d_forward(x, output_size):
     >>> import numpy as np
     >>> from numcnn.functional import adaptive_avg_pool2d_forward
     >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> adaptive_avg_pool2d_forward(x, 1)[0].ravel().tolist()
+    >>> adaptive_avg_pool2d_forward(x, 1)[0].ravel().tolist()  # global average pooling
     [7.5]
     >>> adaptive_avg_pool2d_forward(x, (3, 2))[0][0, 0]
     array([[ 2.5,  4.5],
@@ -206,8 +209,9 @@ def adaptive_avg_pool2d_backward(dout, cache):
     return _adaptive_avg_backward(dout, cache)
 
 
+@accepts_unbatched(1)
 def adaptive_avg_pool1d_forward(x, output_size):
-    """1-D adaptive average pooling: x (N, C, L); see :func:`adaptive_avg_pool2d_forward`."""
+    """1-D adaptive average pooling: x (N, C, L) or (C, L); see :func:`adaptive_avg_pool2d_forward`."""
     return _adaptive_avg_forward(x, output_size, nd=1)
 
 
@@ -216,8 +220,9 @@ def adaptive_avg_pool1d_backward(dout, cache):
     return _adaptive_avg_backward(dout, cache)
 
 
+@accepts_unbatched(3)
 def adaptive_avg_pool3d_forward(x, output_size):
-    """3-D adaptive average pooling: x (N, C, D, H, W); see :func:`adaptive_avg_pool2d_forward`."""
+    """3-D adaptive average pooling: x (N, C, D, H, W) or (C, D, H, W); see :func:`adaptive_avg_pool2d_forward`."""
     return _adaptive_avg_forward(x, output_size, nd=3)
 
 
@@ -331,6 +336,7 @@ def _adaptive_max_forward(x, output_size, return_indices, nd):
     return out, cache
 
 
+@unbatched_backward
 def _adaptive_max_backward(dout, cache: AdaptiveMaxPoolCache):
     check_cache(cache, AdaptiveMaxPoolCache, "an adaptive_max_pool forward")
     if cache.pool_cache is not None:
@@ -344,12 +350,13 @@ def _adaptive_max_backward(dout, cache: AdaptiveMaxPoolCache):
     return dx.astype(cache.dtype, copy=False).reshape(cache.x_shape)
 
 
+@accepts_unbatched(2)
 def adaptive_max_pool2d_forward(x, output_size, return_indices=False):
     """2-D adaptive max pooling (``torch.nn.functional.adaptive_max_pool2d``), forward pass.
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), floating
+    x : ndarray, shape (N, C, H, W), or (C, H, W) unbatched, floating
     output_size : int or (int or None, int or None)
         (H_out, W_out), positive; None keeps that input size.  May exceed the input size.
     return_indices : bool
@@ -358,7 +365,7 @@ def adaptive_max_pool2d_forward(x, output_size, return_indices=False):
 
     Returns
     -------
-    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+    out : ndarray, shape (N, C, H_out, W_out) (no N for an unbatched ``x``), dtype of ``x``
         The maximum of each window (windows as :func:`adaptive_avg_pool2d_forward`); ties go to
         the first in row-major order, NaN propagates.
     cache : AdaptiveMaxPoolCache
@@ -367,10 +374,9 @@ def adaptive_max_pool2d_forward(x, output_size, return_indices=False):
     --------
     >>> import numpy as np
     >>> from numcnn.functional import adaptive_max_pool2d_forward
-    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> (out, idx), _ = adaptive_max_pool2d_forward(x, (3, 2), return_indices=True)
-    >>> out[0, 0].tolist(), idx[0, 0].tolist()
-    ([[5.0, 7.0], [9.0, 11.0], [13.0, 15.0]], [[5, 7], [9, 11], [13, 15]])
+    >>> (out, idx), _ = adaptive_max_pool2d_forward(np.arange(16.0).reshape(1, 4, 4), (3, 2), return_indices=True)
+    >>> out.tolist(), idx.tolist()  # unbatched (C, H, W) in, unbatched out
+    ([[[5.0, 7.0], [9.0, 11.0], [13.0, 15.0]]], [[[5, 7], [9, 11], [13, 15]]])
     """
     return _adaptive_max_forward(x, output_size, return_indices, nd=2)
 
@@ -381,8 +387,9 @@ def adaptive_max_pool2d_backward(dout, cache):
     return _adaptive_max_backward(dout, cache)
 
 
+@accepts_unbatched(1)
 def adaptive_max_pool1d_forward(x, output_size, return_indices=False):
-    """1-D adaptive max pooling: x (N, C, L); see :func:`adaptive_max_pool2d_forward`."""
+    """1-D adaptive max pooling: x (N, C, L) or (C, L); see :func:`adaptive_max_pool2d_forward`."""
     return _adaptive_max_forward(x, output_size, return_indices, nd=1)
 
 
@@ -391,8 +398,9 @@ def adaptive_max_pool1d_backward(dout, cache):
     return _adaptive_max_backward(dout, cache)
 
 
+@accepts_unbatched(3)
 def adaptive_max_pool3d_forward(x, output_size, return_indices=False):
-    """3-D adaptive max pooling: x (N, C, D, H, W); see :func:`adaptive_max_pool2d_forward`."""
+    """3-D adaptive max pooling: x (N, C, D, H, W) or (C, D, H, W); see :func:`adaptive_max_pool2d_forward`."""
     return _adaptive_max_forward(x, output_size, return_indices, nd=3)
 
 

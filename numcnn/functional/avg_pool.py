@@ -16,7 +16,8 @@ import numbers
 import numpy as np
 
 from .. import _threads
-from ._window import as_tuple, check_cache, check_dout, check_input, pool_output_shape, unpad
+from ._batch import accepts_unbatched, unbatched_backward
+from ._window import check_cache, check_dout, check_input, pool_output_shape, pool_window, unpad
 from ._scratch import pad_into_scratch
 
 __all__ = [
@@ -44,13 +45,7 @@ class AvgPoolCache:
 
 def _check_avg_args(x, kernel_size, stride, padding, divisor_override, nd):
     check_input(x, nd, "x")
-    kernel = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
-    stride = kernel if stride is None else as_tuple(stride, nd, "stride", minimum=1)
-    padding = as_tuple(padding, nd, "padding", minimum=0)
-    if any(p > k // 2 for p, k in zip(padding, kernel)):
-        raise ValueError(
-            f"padding should be at most half of the kernel size, got padding={padding}, kernel_size={kernel}"
-        )
+    kernel, stride, padding = pool_window(kernel_size, stride, padding, nd)
     if divisor_override is not None:
         if isinstance(divisor_override, (bool, np.bool_)) or not isinstance(divisor_override, numbers.Integral):
             raise TypeError(f"divisor_override must be an int or None, got {divisor_override!r}")
@@ -129,18 +124,10 @@ def _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_
 
     ranges = _threads.parts(x.shape[0], x.size * sum(kernel), _PARALLEL_MIN_WORK, uses_blas=False)
     _threads.run(window_means, ranges, uses_blas=False)
-    cache = AvgPoolCache(
-        x_shape=x.shape,
-        dtype=x.dtype,
-        kernel=kernel,
-        stride=stride,
-        pads=pads,
-        divisor=divisor,
-        out_shape=out.shape,
-    )
-    return out, cache
+    return out, AvgPoolCache(x.shape, x.dtype, kernel, stride, pads, divisor, out.shape)
 
 
+@unbatched_backward
 def _avg_pool_backward(dout, cache: AvgPoolCache):
     check_cache(cache, AvgPoolCache, "an avg-pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
@@ -160,6 +147,7 @@ def _avg_pool_backward(dout, cache: AvgPoolCache):
     return dx
 
 
+@accepts_unbatched(2)
 def avg_pool2d_forward(
     x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
 ):
@@ -167,9 +155,9 @@ def avg_pool2d_forward(
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), floating
+    x : ndarray, shape (N, C, H, W), or (C, H, W) unbatched, floating
     kernel_size : int or (int, int)
-    stride : int or (int, int), default ``kernel_size``
+    stride : int or (int, int), default (None or ``()``) ``kernel_size``
     padding : int or (int, int), at most ``kernel_size // 2``; implicit zeros
     ceil_mode : bool
         Round the output size up; a last partial window is kept only if it starts inside the
@@ -181,7 +169,7 @@ def avg_pool2d_forward(
 
     Returns
     -------
-    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+    out : ndarray, shape (N, C, H_out, W_out) (no N for an unbatched ``x``), dtype of ``x``
         ``H_out = floor_or_ceil((H + 2 * padding - kH) / stride) + 1``, likewise W.
     cache : AvgPoolCache
 
@@ -189,11 +177,10 @@ def avg_pool2d_forward(
     --------
     >>> import numpy as np
     >>> from numcnn.functional import avg_pool2d_forward
-    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
-    >>> out, cache = avg_pool2d_forward(x, 2)
-    >>> out[0, 0]
-    array([[ 2.5,  4.5],
-           [10.5, 12.5]])
+    >>> out, cache = avg_pool2d_forward(np.arange(16.0).reshape(1, 4, 4), 2)  # unbatched (C, H, W)
+    >>> out
+    array([[[ 2.5,  4.5],
+            [10.5, 12.5]]])
     >>> out, _ = avg_pool2d_forward(np.ones((1, 1, 2, 2)), 3, stride=1, padding=1, count_include_pad=False)
     >>> out[0, 0]
     array([[1., 1.],
@@ -211,8 +198,9 @@ def avg_pool2d_backward(dout, cache):
     return _avg_pool_backward(dout, cache)
 
 
+@accepts_unbatched(1)
 def avg_pool1d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """1-D average pooling: x (N, C, L); see :func:`avg_pool2d_forward` (no ``divisor_override``,
+    """1-D average pooling: x (N, C, L) or (C, L); see :func:`avg_pool2d_forward` (no ``divisor_override``,
     as in PyTorch)."""
     return _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, None, nd=1)
 
@@ -222,10 +210,11 @@ def avg_pool1d_backward(dout, cache):
     return _avg_pool_backward(dout, cache)
 
 
+@accepts_unbatched(3)
 def avg_pool3d_forward(
     x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None
 ):
-    """3-D average pooling: x (N, C, D, H, W); see :func:`avg_pool2d_forward`."""
+    """3-D average pooling: x (N, C, D, H, W) or (C, D, H, W); see :func:`avg_pool2d_forward`."""
     return _avg_pool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd=3)
 
 

@@ -34,6 +34,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._batch import accepts_unbatched, unbatched_backward
 from ._window import (
     _inside,
     as_tuple,
@@ -1612,6 +1613,7 @@ def _conv_backward(dout, cache: ConvCache, input_grad=True):
     return dx, dw, db
 
 
+@accepts_unbatched(2)
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """2-D convolution (cross-correlation, as in PyTorch), forward pass.
 
@@ -1652,6 +1654,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=2, padding_mode=padding_mode)
 
 
+@unbatched_backward
 def conv2d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv2d_forward`.
 
@@ -1674,21 +1677,25 @@ def conv2d_backward(dout, cache, *, input_grad=True):
     return _conv_backward(dout, cache, input_grad)
 
 
+@accepts_unbatched(1)
 def conv1d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """1-D convolution: x (N, C_in, L), weight (C_out, C_in / groups, kL); see :func:`conv2d_forward`."""
     return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=1, padding_mode=padding_mode)
 
 
+@unbatched_backward
 def conv1d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv1d_forward`: returns ``(dx, dw, db)``; see :func:`conv2d_backward`."""
     return _conv_backward(dout, cache, input_grad)
 
 
+@accepts_unbatched(3)
 def conv3d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """3-D convolution: x (N, C_in, D, H, W), weight (C_out, C_in / groups, kD, kH, kW); see :func:`conv2d_forward`."""
     return _conv_forward(x, weight, bias, stride, padding, dilation, groups, nd=3, padding_mode=padding_mode)
 
 
+@unbatched_backward
 def conv3d_backward(dout, cache, *, input_grad=True):
     """Backward pass of :func:`conv3d_forward`: returns ``(dx, dw, db)``; see :func:`conv2d_backward`."""
     return _conv_backward(dout, cache, input_grad)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._batch import accepts_unbatched, unbatched_backward
 from ._window import as_tuple, check_cache, check_dout, check_groups, check_input, check_weight
 from .conv import bias_grad, conv_nd, conv_nd_and_weight_grad, conv_nd_input_grad, conv_nd_weight_grad
 
@@ -138,6 +139,7 @@ def _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, gr
     return out, cache
 
 
+@unbatched_backward
 def _conv_transpose_backward(dout, cache: ConvTransposeCache, input_grad=True):
     check_cache(cache, ConvTransposeCache, "a conv_transpose forward")
     dout = check_dout(dout, cache.out_shape, cache.weight.dtype)
@@ -158,12 +160,13 @@ def _conv_transpose_backward(dout, cache: ConvTransposeCache, input_grad=True):
     return (dx if input_grad else None), dw, db
 
 
+@accepts_unbatched(2)
 def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """2-D transposed convolution, forward pass (``torch.nn.functional.conv_transpose2d``).
 
     Parameters
     ----------
-    x : ndarray, shape (N, C_in, H, W), floating
+    x : ndarray, shape (N, C_in, H, W), or (C_in, H, W) unbatched, floating
     weight : ndarray, shape (C_in, C_out / groups, kH, kW), same dtype as ``x``
     bias : ndarray, shape (C_out,), or None
     stride, dilation : int or (int, int), >= 1
@@ -179,7 +182,7 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_p
 
     Returns
     -------
-    out : ndarray, shape (N, C_out, H_out, W_out), dtype of ``x``
+    out : ndarray, shape (N, C_out, H_out, W_out) (no N for an unbatched ``x``), dtype of ``x``
         ``H_out = (H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1``.
     cache : ConvTransposeCache
 
@@ -215,8 +218,9 @@ def conv_transpose2d_backward(dout, cache, *, input_grad=True):
     return _conv_transpose_backward(dout, cache, input_grad)
 
 
+@accepts_unbatched(1)
 def conv_transpose1d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """1-D transposed convolution: x (N, C_in, L), weight (C_in, C_out / groups, kL); see
+    """1-D transposed convolution: x (N, C_in, L) or (C_in, L), weight (C_in, C_out / groups, kL); see
     :func:`conv_transpose2d_forward`."""
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=1)
 
@@ -226,8 +230,9 @@ def conv_transpose1d_backward(dout, cache, *, input_grad=True):
     return _conv_transpose_backward(dout, cache, input_grad)
 
 
+@accepts_unbatched(3)
 def conv_transpose3d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """3-D transposed convolution: x (N, C_in, D, H, W), weight (C_in, C_out / groups, kD, kH, kW);
+    """3-D transposed convolution: x (N, C_in, D, H, W) or (C_in, D, H, W), weight (C_in, C_out / groups, kD, kH, kW);
     see :func:`conv_transpose2d_forward`."""
     return _conv_transpose_forward(x, weight, bias, stride, padding, output_padding, groups, dilation, nd=3)
 

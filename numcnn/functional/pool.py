@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .. import _threads
+from ._batch import accepts_unbatched, unbatched_backward
 from ._window import (
     as_tuple,
     check_cache,
@@ -23,6 +24,7 @@ from ._window import (
     check_input,
     kernel_offsets,
     pool_output_shape,
+    pool_window,
     unpad,
     window_slices,
 )
@@ -55,14 +57,8 @@ class MaxPoolCache:
 
 def _check_pool_args(x, kernel_size, stride, padding, dilation, nd):
     check_input(x, nd, "x")
-    kernel = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
-    stride = kernel if stride is None else as_tuple(stride, nd, "stride", minimum=1)
-    padding = as_tuple(padding, nd, "padding", minimum=0)
+    kernel, stride, padding = pool_window(kernel_size, stride, padding, nd)
     dilation = as_tuple(dilation, nd, "dilation", minimum=1)
-    if any(p > k // 2 for p, k in zip(padding, kernel)):
-        raise ValueError(
-            f"padding should be at most half of the kernel size, got padding={padding}, kernel_size={kernel}"
-        )
     return kernel, stride, padding, dilation
 
 
@@ -171,19 +167,16 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
 
     ranges = _threads.parts(x.shape[0], x.size * len(offsets), _PARALLEL_MIN_WORK, uses_blas=False)
     _threads.run(part, ranges, uses_blas=False)
-    cache = MaxPoolCache(
-        x_shape=x.shape,
-        dtype=x.dtype,
-        argmax=argmax,
-        kernel=kernel,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        out_shape=out.shape,
-    )
-    return out, cache
+    return out, MaxPoolCache(x.shape, x.dtype, argmax, kernel, stride, padding, dilation, out.shape)
 
 
+def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd):
+    """The public forwards' result: ``(out, cache)``, or ``((out, indices), cache)``."""
+    out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd)
+    return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
+
+
+@unbatched_backward
 def _max_pool_backward(dout, cache: MaxPoolCache):
     check_cache(cache, MaxPoolCache, "a max-pool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
@@ -231,14 +224,15 @@ def _scatter_max_grad(dout, argmax, dx, cache: MaxPoolCache):
     return dx
 
 
+@accepts_unbatched(2)
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-D max pooling, forward pass, with PyTorch's semantics.
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), floating
+    x : ndarray, shape (N, C, H, W), or (C, H, W) unbatched, floating
     kernel_size : int or (int, int)
-    stride : int or (int, int), default ``kernel_size``
+    stride : int or (int, int), default (None or ``()``) ``kernel_size``
     padding : int or (int, int), at most ``kernel_size // 2``; padded positions act as -inf
     dilation : int or (int, int)
     ceil_mode : bool
@@ -251,7 +245,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
 
     Returns
     -------
-    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+    out : ndarray, shape (N, C, H_out, W_out) (no N for an unbatched ``x``), dtype of ``x``
         ``H_out = floor_or_ceil((H + 2 * padding - dilation * (kH - 1) - 1) / stride) + 1``.
         ``(out, indices)`` when ``return_indices``.
     cache : MaxPoolCache
@@ -271,8 +265,7 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=2)
-    return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
+    return _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd=2)
 
 
 def max_pool2d_backward(dout, cache):
@@ -283,10 +276,10 @@ def max_pool2d_backward(dout, cache):
     return _max_pool_backward(dout, cache)
 
 
+@accepts_unbatched(1)
 def max_pool1d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """1-D max pooling: x (N, C, L); see :func:`max_pool2d_forward`."""
-    out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=1)
-    return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
+    """1-D max pooling: x (N, C, L) or (C, L); see :func:`max_pool2d_forward`."""
+    return _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd=1)
 
 
 def max_pool1d_backward(dout, cache):
@@ -294,10 +287,10 @@ def max_pool1d_backward(dout, cache):
     return _max_pool_backward(dout, cache)
 
 
+@accepts_unbatched(3)
 def max_pool3d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """3-D max pooling: x (N, C, D, H, W); see :func:`max_pool2d_forward`."""
-    out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd=3)
-    return ((out, max_pool_indices(cache)), cache) if return_indices else (out, cache)
+    """3-D max pooling: x (N, C, D, H, W) or (C, D, H, W); see :func:`max_pool2d_forward`."""
+    return _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd=3)
 
 
 def max_pool3d_backward(dout, cache):

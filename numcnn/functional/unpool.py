@@ -16,7 +16,8 @@ import math
 import numpy as np
 
 from .. import _threads
-from ._window import as_tuple, check_cache, check_dout, check_input
+from ._batch import accepts_unbatched, unbatched_backward
+from ._window import as_tuple, check_cache, check_dout, check_input, pool_stride
 
 __all__ = [
     "max_pool_indices",
@@ -100,7 +101,7 @@ def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, n
     if indices.shape != x.shape:
         raise ValueError(f"indices must have the shape of x {x.shape}, got {indices.shape}")
     kernel = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
-    stride = kernel if stride is None else as_tuple(stride, nd, "stride", minimum=1)
+    stride = pool_stride(stride, kernel, nd)
     padding = as_tuple(padding, nd, "padding", minimum=0)
     out_spatial = _unpool_output_size(x.shape[2:], kernel, stride, padding, output_size)
     plane_size = math.prod(out_spatial)
@@ -128,6 +129,7 @@ def _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, n
     return out, cache
 
 
+@unbatched_backward
 def _max_unpool_backward(dout, cache: MaxUnpoolCache):
     check_cache(cache, MaxUnpoolCache, "a max_unpool forward")
     dout = check_dout(dout, cache.out_shape, cache.dtype)
@@ -141,12 +143,13 @@ def _max_unpool_backward(dout, cache: MaxUnpoolCache):
     return dx
 
 
+@accepts_unbatched(2, indices=True)
 def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):
     """Partial inverse of max pooling (``torch.nn.functional.max_unpool2d``), forward pass.
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W), floating
+    x : ndarray, shape (N, C, H, W), or (C, H, W) unbatched, floating
         Typically the pooled output.
     indices : integer ndarray, shape of ``x``
         Flat per-plane positions in the output, as returned by
@@ -157,7 +160,7 @@ def max_unpool2d_forward(x, indices, kernel_size, stride=None, padding=0, output
 
     Returns
     -------
-    out : ndarray, shape (N, C, H_out, W_out), dtype of ``x``
+    out : ndarray, shape (N, C, H_out, W_out) (no N for an unbatched ``x``), dtype of ``x``
         Zero except at ``indices``; ``H_out = (H - 1) * stride - 2 * padding + kH`` by default.
         Where indices repeat, the last value written wins (as PyTorch's CPU kernel).
     cache : MaxUnpoolCache
@@ -182,8 +185,9 @@ def max_unpool2d_backward(dout, cache):
     return _max_unpool_backward(dout, cache)
 
 
+@accepts_unbatched(1, indices=True)
 def max_unpool1d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):
-    """1-D max unpooling: x (N, C, L); see :func:`max_unpool2d_forward`."""
+    """1-D max unpooling: x (N, C, L) or (C, L); see :func:`max_unpool2d_forward`."""
     return _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, nd=1)
 
 
@@ -192,8 +196,9 @@ def max_unpool1d_backward(dout, cache):
     return _max_unpool_backward(dout, cache)
 
 
+@accepts_unbatched(3, indices=True)
 def max_unpool3d_forward(x, indices, kernel_size, stride=None, padding=0, output_size=None):
-    """3-D max unpooling: x (N, C, D, H, W); see :func:`max_unpool2d_forward`."""
+    """3-D max unpooling: x (N, C, D, H, W) or (C, D, H, W); see :func:`max_unpool2d_forward`."""
     return _max_unpool_forward(x, indices, kernel_size, stride, padding, output_size, nd=3)
 
 

@@ -189,20 +189,21 @@ class _ConvTransposeNd(_ConvBase):
         if output_size is None:
             return self.output_padding
         nd = self._nd
+        lead = 1 if getattr(x, "ndim", None) == nd + 1 else 2  # (C, *spatial) unbatched, or (N, C, *spatial)
         size = tuple(int(v) for v in output_size)
-        if len(size) == nd + 2:
-            size = size[2:]
+        if len(size) == nd + lead:
+            size = size[lead:]
         if len(size) != nd:
-            raise ValueError(f"output_size must have {nd} or {nd + 2} elements, got {tuple(output_size)!r}")
+            raise ValueError(f"output_size must have {nd} or {nd + lead} elements, got {tuple(output_size)!r}")
         result = []
         for axis, (o, n, s, p, d, k) in enumerate(
-            zip(size, x.shape[2:], self.stride, self.padding, self.dilation, self.kernel_size)
+            zip(size, x.shape[lead:], self.stride, self.padding, self.dilation, self.kernel_size)
         ):
             smallest = (n - 1) * s - 2 * p + d * (k - 1) + 1
             if not smallest <= o < smallest + s:
                 raise ValueError(
                     f"requested output_size {tuple(output_size)} is not possible: dimension {axis} must be "
-                    f"in [{smallest}, {smallest + s - 1}] for input {x.shape[2:]}"
+                    f"in [{smallest}, {smallest + s - 1}] for input {x.shape[lead:]}"
                 )
             result.append(o - smallest)
         return tuple(result)

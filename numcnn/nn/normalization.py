@@ -26,6 +26,16 @@ def _check_positive_int(value, name):
     return int(value)
 
 
+def _affine_parameters(module: Module, affine: bool, shape: tuple, dtype) -> None:
+    """A norm's learnable ``weight`` (ones) and ``bias`` (zeros) of ``shape``, or None for both."""
+    if affine:
+        module.weight = Parameter(np.ones(shape, dtype=dtype))
+        module.bias = Parameter(np.zeros(shape, dtype=dtype))
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
 class _BatchNorm(Module):
     """Shared by BatchNorm1d/2d/3d; they differ only in the input dimensions they accept."""
 
@@ -47,12 +57,7 @@ class _BatchNorm(Module):
         self.momentum = None if momentum is None else float(momentum)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
-        if self.affine:
-            self.weight = Parameter(np.ones(num_features, dtype=dtype))
-            self.bias = Parameter(np.zeros(num_features, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.affine, (self.num_features,), dtype)
         if self.track_running_stats:
             self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
             self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
@@ -156,8 +161,33 @@ class BatchNorm3d(_BatchNorm):
     _layout = "(N, C, D, H, W)"
 
 
-class LayerNorm(Module):
+class _AffineNorm(Module):
+    """LayerNorm and GroupNorm: an op pair called as ``op(x, over, weight, bias, eps)``, where
+    ``over`` (what is normalised together) is :meth:`_over`, with an optional affine."""
+
+    def _over(self):
+        raise NotImplementedError
+
+    def forward(self, x):
+        w = None if self.weight is None else self.weight.data
+        self._check_input_dtype(x, w)
+        b = None if self.bias is None else self.bias.data
+        out, self._cache = self._forward(x, self._over(), w, b, self.eps)
+        return out
+
+    def backward(self, dout, input_grad=True):
+        dx, dw, db = self._backward(dout, self._cached(self._cache))
+        if self.weight is not None:
+            self.weight.accumulate(dw)
+            self.bias.accumulate(db)
+        return dx
+
+
+class LayerNorm(_AffineNorm):
     """Normalise over the trailing ``normalized_shape`` dimensions, as ``torch.nn.LayerNorm``."""
+
+    _forward = staticmethod(layer_norm_forward)
+    _backward = staticmethod(layer_norm_backward)
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, dtype=np.float32):
         super().__init__()
@@ -166,34 +196,21 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(int(n) for n in normalized_shape)
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)
-        if self.elementwise_affine:
-            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
-            self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.elementwise_affine, self.normalized_shape, dtype)
         self._cache = None
 
-    def forward(self, x):
-        w = None if self.weight is None else self.weight.data
-        self._check_input_dtype(x, w)
-        b = None if self.bias is None else self.bias.data
-        out, self._cache = layer_norm_forward(x, self.normalized_shape, w, b, self.eps)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        dx, dw, db = layer_norm_backward(dout, self._cached(self._cache))
-        if self.elementwise_affine:
-            self.weight.accumulate(dw)
-            self.bias.accumulate(db)
-        return dx
+    def _over(self):
+        return self.normalized_shape
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
 
 
-class GroupNorm(Module):
+class GroupNorm(_AffineNorm):
     """Normalise groups of channels per sample, as ``torch.nn.GroupNorm``."""
+
+    _forward = staticmethod(group_norm_forward)
+    _backward = staticmethod(group_norm_backward)
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, dtype=np.float32):
         super().__init__()
@@ -203,27 +220,11 @@ class GroupNorm(Module):
             raise ValueError(f"num_channels={num_channels} must be divisible by num_groups={num_groups}")
         self.eps = float(eps)
         self.affine = bool(affine)
-        if self.affine:
-            self.weight = Parameter(np.ones(num_channels, dtype=dtype))
-            self.bias = Parameter(np.zeros(num_channels, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.affine, (self.num_channels,), dtype)
         self._cache = None
 
-    def forward(self, x):
-        w = None if self.weight is None else self.weight.data
-        self._check_input_dtype(x, w)
-        b = None if self.bias is None else self.bias.data
-        out, self._cache = group_norm_forward(x, self.num_groups, w, b, self.eps)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        dx, dw, db = group_norm_backward(dout, self._cached(self._cache))
-        if self.affine:
-            self.weight.accumulate(dw)
-            self.bias.accumulate(db)
-        return dx
+    def _over(self):
+        return self.num_groups
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

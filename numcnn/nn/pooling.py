@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from .. import functional as F
-from ..functional._window import as_tuple
+from ..functional._window import as_tuple, pool_stride
 from .module import Module
 
 __all__ = [
@@ -35,7 +35,7 @@ class _MaxPoolNd(Module):
         super().__init__()
         nd = self._nd
         self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
-        self.stride = self.kernel_size if stride is None else as_tuple(stride, nd, "stride", minimum=1)
+        self.stride = pool_stride(stride, self.kernel_size, nd)
         self.padding = as_tuple(padding, nd, "padding", minimum=0)
         self.dilation = as_tuple(dilation, nd, "dilation", minimum=1)
         self.return_indices = bool(return_indices)
@@ -102,7 +102,7 @@ class _AvgPoolNd(Module):
         super().__init__()
         nd = self._nd
         self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
-        self.stride = self.kernel_size if stride is None else as_tuple(stride, nd, "stride", minimum=1)
+        self.stride = pool_stride(stride, self.kernel_size, nd)
         self.padding = as_tuple(padding, nd, "padding", minimum=0)
         self.ceil_mode = bool(ceil_mode)
         self.count_include_pad = bool(count_include_pad)
@@ -250,7 +250,7 @@ class _MaxUnpoolNd(Module):
         super().__init__()
         nd = self._nd
         self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
-        self.stride = self.kernel_size if stride is None else as_tuple(stride, nd, "stride", minimum=1)
+        self.stride = pool_stride(stride, self.kernel_size, nd)
         self.padding = as_tuple(padding, nd, "padding", minimum=0)
         self._cache = None
 
