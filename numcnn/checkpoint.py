@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, load_error_reason
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "save_checkpoint", "load_checkpoint"]
 
@@ -46,11 +46,29 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename).
+
+    The file gets the mode of an ordinary new file (0666 less the umask, e.g. 0644), not the
+    0600 that ``mkstemp`` gives its temporary file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -163,7 +181,7 @@ def load_checkpoint(path) -> tuple[dict, dict, dict]:
             arrays = {k: f[k] for k in f.files}
         document = json.loads(str(arrays.pop(META_KEY)[()]))
     except (OSError, ValueError, KeyError, zlib.error, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"{path}: not a readable numcnn checkpoint ({exc})") from exc
+        raise UserError(f"{path}: not a readable numcnn checkpoint ({load_error_reason(exc)})") from None
     if document.get("format") != FORMAT:
         raise UserError(f"{path}: unknown checkpoint format {document.get('format')!r}")
     try:

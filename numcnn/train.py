@@ -175,7 +175,8 @@ def check_labels(data: Splits | DataSet, num_classes: int, where: str) -> None:
 
 
 # --- run folders ------------------------------------------------------------------------------
-def _prepare_out(out: Path, overwrite: bool) -> None:
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``--out`` that cannot become the run folder (nothing is created or deleted)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
@@ -185,8 +186,44 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
             )
         if not (out / RUN_FILE).is_file():
             raise UserError(f"--force: {out} is not a numcnn run folder (no {RUN_FILE}); refusing to delete it")
+
+
+def _prepare_out(out: Path, overwrite: bool) -> Path | None:
+    """Make ``out`` an empty run folder (deleting an old run with ``overwrite``); return the
+    outermost folder created here (``out`` or a new parent such as ``runs/``), or None."""
+    _check_out(out, overwrite)
+    if out.is_dir() and any(out.iterdir()):
         shutil.rmtree(out)
+    created = None
+    for folder in (out, *out.parents):
+        if folder.exists():
+            break
+        created = folder
     out.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _remove_unfinished(out: Path, created: Path | None) -> None:
+    """Remove a run folder in which no epoch completed, so a retry can use the same ``--out``.
+    Everything in it was written by this run (the folder was new, or empty before); parents
+    created with it (up to ``created``) are removed too when empty."""
+    if (out / CHECKPOINT).is_file():
+        return  # at least one complete epoch: the folder stays, resumable
+    if created is not None:
+        shutil.rmtree(out, ignore_errors=True)
+        for parent in out.parents:  # new parents, each only if empty: another run may use it now
+            if parent == created.parent:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+        return
+    for child in out.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def _write_history(run_dir: Path, history: list[dict]) -> None:
@@ -218,6 +255,15 @@ def _progress(total: int, desc: str, quiet: bool):
 
 
 # --- the loop ---------------------------------------------------------------------------------
+def _checked_data_and_model(config: TrainConfig) -> tuple[Splits, dict]:
+    """The data splits and the model spec of a new run, with every check on them done."""
+    splits = load_splits(config)
+    spec = model_spec(config.model, splits.input_shape, splits.num_classes, **config.model_options)
+    build_model(spec)  # the architecture's own checks (e.g. an input too small for it)
+    check_labels(splits, spec["num_classes"], config.dataset)
+    return splits, spec
+
+
 def train(config: TrainConfig, out, *, overwrite: bool = False, quiet: bool = False, stop_after: int | None = None) -> dict:
     """Train a zoo model on a data set into a new run folder ``out``; return the final metrics.
 
@@ -234,9 +280,17 @@ def train(config: TrainConfig, out, *, overwrite: bool = False, quiet: bool = Fa
     """
     config = dataclasses.replace(config).validate()
     out = Path(out)
-    _prepare_out(out, overwrite)
-    atomic_write_json(out / RUN_FILE, {"numcnn": __version__, "config": dataclasses.asdict(config)})
-    return _run(out, config, None, quiet=quiet, stop_after=stop_after)
+    # Everything that can be wrong with the request is found before the folder exists: a failed
+    # check must not leave a folder that blocks the retry with the same --out.
+    _check_out(out, overwrite)
+    splits, spec = _checked_data_and_model(config)
+    created = _prepare_out(out, overwrite)
+    try:
+        atomic_write_json(out / RUN_FILE, {"numcnn": __version__, "config": dataclasses.asdict(config)})
+        return _run(out, config, None, quiet=quiet, stop_after=stop_after, splits=splits, spec=spec)
+    except BaseException:  # divergence, a bug, Ctrl-C: a folder without a complete epoch goes
+        _remove_unfinished(out, created)
+        raise
 
 
 def resume(run_dir, *, epochs: int | None = None, data_dir=None, quiet: bool = False, stop_after: int | None = None) -> dict:
@@ -257,21 +311,54 @@ def resume(run_dir, *, epochs: int | None = None, data_dir=None, quiet: bool = F
         checkpoint = load_checkpoint(run_dir / CHECKPOINT)
         config = TrainConfig(**checkpoint[2]["config"])
     if epochs is not None:
+        done = checkpoint[2]["epoch"] if checkpoint else 0
+        if int(epochs) < done:
+            raise UserError(
+                f"{run_dir} has already trained {done} epochs; --epochs {epochs} must be at least {done} "
+                "(or omit it to finish the run)"
+            )
         config.epochs = int(epochs)
     if data_dir is not None:
         config.data_dir = str(data_dir)
     config.validate()
-    return _run(run_dir, config, checkpoint, quiet=quiet, stop_after=stop_after)
+    if checkpoint is not None:
+        return _run(run_dir, config, checkpoint, quiet=quiet, stop_after=stop_after)
+    splits, spec = _checked_data_and_model(config)  # a bad --data-dir keeps the folder
+    try:
+        return _run(run_dir, config, None, quiet=quiet, stop_after=stop_after, splits=splits, spec=spec)
+    except BaseException:  # still no complete epoch: as for a failed fresh run, the folder goes
+        _remove_unfinished(run_dir, created=run_dir)
+        raise
 
 
-def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_after: int | None) -> dict:
+def _replan_cosine(optimizer, start_lr: float, remaining: int):
+    """A cosine schedule for the ``remaining`` epochs of a run whose total was changed on resume.
+
+    It starts from ``start_lr``, the lr of the last completed epoch, as position 0 of a cosine of
+    ``remaining + 1`` steps and is stepped once here, so the next epoch trains at position 1 and
+    the last at position ``remaining``: never rising, and never 0 (0 would be the step after the
+    last epoch, as in a planned run).  Its state is saved like any scheduler's, so a later resume
+    continues it bit for bit.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] = float(start_lr)
+    scheduler = optim_mod.lr_scheduler.CosineAnnealingLR(optimizer, T_max=remaining + 1)
+    scheduler.step()
+    return scheduler
+
+
+def _run(
+    run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_after: int | None,
+    splits: Splits | None = None, spec: dict | None = None,
+) -> dict:
     say = _Printer(quiet)
     meta = checkpoint[2] if checkpoint else {}
-    normalizer = Normalizer.from_dict(meta["normalizer"]) if checkpoint else None
-    splits = load_splits(config, normalizer)
+    if splits is None:
+        normalizer = Normalizer.from_dict(meta["normalizer"]) if checkpoint else None
+        splits = load_splits(config, normalizer)
     for note in splits.notes:
         say(f"note: {note}")
-    spec = meta.get("spec") or model_spec(config.model, splits.input_shape, splits.num_classes, **config.model_options)
+    spec = spec or meta.get("spec") or model_spec(config.model, splits.input_shape, splits.num_classes, **config.model_options)
     if tuple(spec["input_shape"]) != splits.input_shape:
         raise UserError(f"the data's images are {splits.input_shape} but the run's model takes {tuple(spec['input_shape'])}")
     check_labels(splits, spec["num_classes"], config.dataset)
@@ -295,7 +382,18 @@ def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_af
         history = meta["history"]
         epoch, best_acc, best_epoch = meta["epoch"], meta["best_val_accuracy"], meta["best_epoch"]
         bad_epochs, seconds, stopped = meta["bad_epochs"], meta["seconds"], meta["stopped_early"]
-        say(f"resuming {run_dir} after epoch {epoch} of {config.epochs}")
+        planned = meta["config"]["epochs"]
+        if epoch >= config.epochs:
+            say(f"nothing to train: {run_dir} has already trained {epoch} epochs; evaluating its best weights")
+        else:
+            replanned = ""
+            if config.scheduler == "cosine" and config.epochs != planned and history and not stopped:
+                scheduler = _replan_cosine(optimizer, history[-1]["lr"], config.epochs - epoch)
+                replanned = (
+                    f" (was {planned}): the cosine schedule is re-planned from lr {history[-1]['lr']:.3g} "
+                    f"down over the remaining {config.epochs - epoch} epochs"
+                )
+            say(f"resuming {run_dir} after epoch {epoch} of {config.epochs}{replanned}")
     else:
         say(f"{splits.describe()}")
         n_params = sum(p.data.size for p in model.parameters())
@@ -312,6 +410,7 @@ def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_af
         "normalizer": splits.normalizer.to_dict(),
         "classes": list(splits.classes),
         "dataset": splits.describe(),
+        "input_range": list(splits.raw_range),  # raw pixel values seen in training (predict warns outside)
     }
     has_val = len(splits.val) > 0
     session_epochs = 0
@@ -410,7 +509,7 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
                 if not math.isfinite(loss):
                     raise UserError(
                         f"training diverged: the loss became {loss} at epoch {epoch}, batch {i + 1}; "
-                        f"try a lower --lr (now {current_lr(optimizer):g})"
+                        + _divergence_advice(epoch, current_lr(optimizer))
                     )
                 model.zero_grad()
                 model.backward(dlogits, input_grad=False)  # the images need no gradient
@@ -426,6 +525,17 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
     return total_loss / seen, correct / seen
 
 
+def _divergence_advice(epoch: int, lr: float) -> str:
+    # With no complete epoch the run folder is removed, so the same command with a lower --lr
+    # works; after one, the folder stays and --resume keeps the saved lr, so a new run is needed.
+    if epoch == 1:
+        return f"run it again with a lower --lr (now {lr:g})"
+    return (
+        f"--resume keeps the saved lr, so start a new run with a lower --lr (now {lr:g}) "
+        "and another --out (or --force to replace this run)"
+    )
+
+
 def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say) -> dict:
     if meta is None:
         raise UserError(f"{run_dir}: no epoch completed")
@@ -433,10 +543,14 @@ def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say
     if best_path.is_file():
         best_state, _, _ = load_checkpoint(best_path)
         model.load_state_dict(best_state)
-    test_loss, test_acc = evaluate(model, splits.test, label_smoothing=config.label_smoothing)
+    # test_loss is the plain cross-entropy, as `numcnn evaluate` prints it; the losses of the
+    # history are the training objective (with --label-smoothing), named so in its plots.
+    has_test = len(splits.test) > 0
+    test_loss, test_acc = evaluate(model, splits.test) if has_test else (None, None)
     metrics = {
         "test_accuracy": test_acc,
         "test_loss": test_loss,
+        "label_smoothing": config.label_smoothing,
         "best_val_accuracy": meta["best_val_accuracy"] if len(splits.val) else None,
         "best_epoch": meta["best_epoch"],
         "epochs": meta["epoch"],
@@ -452,10 +566,12 @@ def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say
     atomic_write_json(run_dir / "metrics.json", metrics)
     from . import plots
 
-    written = plots.plot_run(run_dir, meta["history"], model)
+    sample = splits.test.x[:1] if has_test else splits.train.x[:1]
+    written = plots.plot_run(run_dir, meta["history"], model, sample, config.label_smoothing)
     best = f"val {meta['best_val_accuracy']:.2%}" if len(splits.val) else "by training accuracy: no validation set"
+    result = f"test accuracy {test_acc:.2%}" if has_test else "no test set (--test-size 0): no test accuracy"
     say(
-        f"test accuracy {test_acc:.2%} (best epoch {meta['best_epoch']}, {best}); "
+        f"{result} (best epoch {meta['best_epoch']}, {best}); "
         f"{meta['seconds']:.1f}s training; wrote {run_dir}/metrics.json"
         + (f", {', '.join(written)}" if written else " (install matplotlib for curves.png and filters.png)")
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,8 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args, timeout=120):
+    """``python -m numcnn ARGS`` run in the current directory (a temporary one: see below)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "numcnn", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "numcnn", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(autouse=True)
+def _in_a_temporary_directory(tmp_path_factory, monkeypatch):
+    """Every command runs in a temporary directory, so a run folder written to the default
+    ``runs/...`` by mistake lands there, never in the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 def assert_user_error(code, err, *fragments):
@@ -69,6 +78,7 @@ def test_train_quiet_prints_one_line(tmp_path, data, capsys):
     assert main(["train", "--dataset", "npz", "--data-dir", str(data), "--epochs", "1", "--out", str(tmp_path / "r"), "-q"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("test accuracy")
+    assert re.match(r"test accuracy \d+\.\d\d%  ->  ", out[0]), out[0]  # a percentage, as without -q
 
 
 def test_train_default_out_folder_is_new_each_time(tmp_path, data, monkeypatch, capsys):
@@ -115,6 +125,38 @@ def test_user_errors_from_the_real_command_have_no_traceback(tmp_path, data):
     assert_user_error(result.returncode, result.stderr, "diverged")
 
 
+def test_failed_trains_without_out_leave_no_run_folder(tmp_path, data, capsys):
+    for args in (["--dataset", "mnist", "--data-dir", str(tmp_path / "missing")],
+                 ["--dataset", "mnist", "--data-dir", str(tmp_path)],
+                 ["--dataset", "cifar10", "--data-dir", str(tmp_path)],
+                 ["--dataset", "npz", "--data-dir", str(data), "--optimizer", "sgd", "--lr", "1e12", "-q"]):
+        assert main(["train", *args]) == 2
+        assert_user_error(2, capsys.readouterr().err)
+        assert not Path("runs").exists()
+
+
+def test_ctrl_c_before_the_first_epoch_keeps_no_folder(tmp_path, data, capsys, monkeypatch):
+    from numcnn import train as train_mod
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "_train_epoch", interrupted)
+    assert main(["train", "--dataset", "npz", "--data-dir", str(data), "--out", str(tmp_path / "r"), "-q"]) == 130
+    assert "interrupted before the first epoch completed" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_size_options_refuse_a_float_above_one(capsys):
+    for option in ("--val-size", "--test-size"):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", option, "2.0"])
+        assert_user_error(exc.value.code, capsys.readouterr().err, option, "fraction in (0, 1)", "whole count")
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "fraction in (0, 1)" in capsys.readouterr().out
+
+
 def test_resume_refuses_new_settings(trained, capsys):
     code = main(["train", "--resume", str(trained), "--lr", "0.5"])
     assert_user_error(code, capsys.readouterr().err, "--lr")
@@ -130,8 +172,9 @@ def test_labels_out_of_range_on_evaluate(trained, tmp_path, capsys):
 def test_evaluate_matches_metrics(trained, capsys):
     assert main(["evaluate", str(trained)]) == 0
     out = capsys.readouterr().out
-    test_acc = json.loads((trained / "metrics.json").read_text())["test_accuracy"]
-    assert f"accuracy {test_acc:.2%}" in out
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert f"accuracy {metrics['test_accuracy']:.2%}" in out
+    assert f"cross-entropy {metrics['test_loss']:.4f}," in out  # one loss, one name, in both places
     assert "confusion matrix" in out
 
 
@@ -157,9 +200,63 @@ def test_predict_npy_and_png(trained, tmp_path, data, capsys):
     assert capsys.readouterr().out.splitlines()[0].split()[1] == png_class.split()[1]
 
 
+def test_predict_refuses_arrays_of_another_size_unless_resize(trained, tmp_path, data, capsys):
+    with np.load(data) as f:
+        x = f["x"][0]
+    np.save(tmp_path / "big.npy", np.kron(x, np.ones((2, 2))))
+    code = main(["predict", str(trained), str(tmp_path / "big.npy")])
+    assert_user_error(code, capsys.readouterr().err, "12x12", "1x6x6", "(N, 1, 6, 6)", "--resize")
+    assert main(["predict", str(trained), str(tmp_path / "big.npy"), "--resize"]) == 0
+    assert capsys.readouterr().out.startswith("class ")
+
+
+@pytest.mark.parametrize("array, fragment", [
+    (np.full((6, 6), np.nan), "NaN"),
+    (np.full((6, 6), np.inf), "infinite"),
+    (np.zeros((0, 6, 6)), "no images"),
+])
+def test_predict_refuses_nan_and_empty_input(trained, tmp_path, capsys, array, fragment):
+    np.save(tmp_path / "x.npy", array)
+    assert_user_error(main(["predict", str(trained), str(tmp_path / "x.npy")]), capsys.readouterr().err, fragment)
+
+
+def test_predict_warns_about_values_out_of_the_training_range(trained, tmp_path, data, capsys):
+    with np.load(data) as f:
+        x = f["x"][0].astype(np.float64)  # trained on bytes 0..255
+    for name, values, fragment in [("unit", x / 255.0, "look scaled to 0..1"), ("huge", x * 100, "far outside")]:
+        np.save(tmp_path / f"{name}.npy", values)
+        assert main(["predict", str(trained), str(tmp_path / f"{name}.npy")]) == 0
+        captured = capsys.readouterr()
+        assert "warning" in captured.err and fragment in captured.err and captured.out.startswith("class ")
+    np.save(tmp_path / "same.npy", x)
+    assert main(["predict", str(trained), str(tmp_path / "same.npy")]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_predict_hints_at_invert_for_a_dark_on_light_png(tmp_path, capsys):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from numcnn.data import read_digits
+
+    run = tmp_path / "digits"
+    assert main(["train", "--epochs", "1", "--out", str(run), "-q"]) == 0
+    digit = read_digits()[0][0, 0] / 16.0
+    plt.imsave(tmp_path / "ink.png", 1.0 - digit, cmap="gray", vmin=0, vmax=1)
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "ink.png")]) == 0
+    assert "--invert" in capsys.readouterr().err
+    assert main(["predict", str(run), str(tmp_path / "ink.png"), "--invert"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_predict_bad_file(trained, tmp_path, capsys):
     (tmp_path / "bad.npy").write_bytes(b"nope")
     assert_user_error(main(["predict", str(trained), str(tmp_path / "bad.npy")]), capsys.readouterr().err, "bad.npy")
+    (tmp_path / "random.npz").write_bytes(np.random.default_rng(1).bytes(3000))
+    for cmd in (["predict", str(tmp_path / "random.npz"), str(tmp_path / "bad.npy")], ["evaluate", str(tmp_path / "random.npz")]):
+        code = main(cmd)
+        err = capsys.readouterr().err
+        assert_user_error(code, err, "not a readable numcnn checkpoint", "never loads")
+        assert "allow_pickle" not in err and "pickle.load" not in err
     np.save(tmp_path / "wrong.npy", np.zeros((2, 2, 6, 6)))
     assert_user_error(main(["predict", str(trained), str(tmp_path / "wrong.npy")]), capsys.readouterr().err, "channels")
 

@@ -170,7 +170,35 @@ def test_cifar10_missing_batch_names_the_files(tmp_path):
     os.remove(tmp_path / "data_batch_3")
     with pytest.raises(UserError, match="data_batch_3") as err:
         load_dataset("cifar10", tmp_path)
-    assert "test_batch" in str(err.value) and str(tmp_path) in str(err.value)
+    assert str(tmp_path) in str(err.value) and "cifar-10-batches-py" in str(err.value)
+    assert "data_batch_1" not in str(err.value)  # only what is missing
+
+
+def test_cifar10_missing_files_are_each_named_once(tmp_path):
+    with pytest.raises(UserError) as err:
+        load_dataset("cifar10", tmp_path)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        assert str(err.value).count(name) == 1, str(err.value)
+
+
+def test_random_bytes_npz_is_refused_without_pickle_advice(tmp_path):
+    (tmp_path / "d.npz").write_bytes(np.random.default_rng(2).bytes(2000))
+    with pytest.raises(UserError, match="not a readable .npz") as err:
+        load_dataset("npz", tmp_path / "d.npz")
+    assert "allow_pickle" not in str(err.value) and "pickle.load" not in str(err.value)
+
+
+@pytest.mark.parametrize("size", [1.0, 2.0, 1.5])
+def test_a_float_size_of_one_or_more_is_refused(size):
+    with pytest.raises(UserError, match=r"fraction must be in \(0, 1\)"):
+        load_dataset("digits", val_size=size)
+    with pytest.raises(UserError, match=r"fraction must be in \(0, 1\)"):
+        load_dataset("digits", test_size=size)
+
+
+def test_a_whole_count_is_a_number_of_images():
+    s = load_dataset("digits", val_size=2, test_size=0)
+    assert len(s.val) == 2 and len(s.test) == 0 and s.raw_range == (0.0, 16.0)
 
 
 class _Exploit:

@@ -4,6 +4,7 @@ that load without pickle, and the user errors of training."""
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -240,3 +241,188 @@ def test_no_validation_set(tmp_path, data):
     assert metrics["best_val_accuracy"] is None and metrics["epochs"] == 2
     history = json.loads((tmp_path / "r" / "history.json").read_text())
     assert history[0]["val_loss"] is None and history[0]["train_loss"] > 0
+
+
+# --- changing the total on resume -------------------------------------------------------------
+def lrs(run_dir):
+    return [row["lr"] for row in json.loads((run_dir / "history.json").read_text())]
+
+
+def test_extending_a_cosine_run_replans_from_the_lr_reached(tmp_path, data):
+    train(config(data, epochs=2), tmp_path / "r", quiet=True)
+    resume(tmp_path / "r", epochs=5, quiet=True)
+    got = lrs(tmp_path / "r")
+    assert len(got) == 5 and got[:2] == [2e-3, 1e-3]  # the first two epochs of a 2-epoch cosine
+    # the remaining 3 epochs: a cosine from the lr reached (1e-3) whose 0 would be the 4th step
+    expected = [1e-3 * (1 + math.cos(math.pi * k / 4)) / 2 for k in (1, 2, 3)]
+    np.testing.assert_allclose(got[2:], expected, rtol=1e-12)
+    assert all(a > b > 0 for a, b in zip(got, got[1:]))  # never rising, never 0
+
+
+def test_an_extended_run_interrupted_resumes_bit_for_bit(tmp_path, data):
+    for name in ("straight", "killed"):
+        train(config(data, epochs=2), tmp_path / name, quiet=True)
+    resume(tmp_path / "straight", epochs=5, quiet=True)
+    assert resume(tmp_path / "killed", epochs=5, quiet=True, stop_after=1)["finished"] is False
+    resume(tmp_path / "killed", quiet=True)  # the extended total and its schedule are kept
+    assert lrs(tmp_path / "killed") == lrs(tmp_path / "straight")
+    assert_same_weights(weights(tmp_path / "straight")[0], weights(tmp_path / "killed")[0])
+
+
+def test_shortening_an_interrupted_cosine_run_still_anneals(tmp_path, data):
+    train(config(data, epochs=8), tmp_path / "r", quiet=True, stop_after=2)
+    resume(tmp_path / "r", epochs=4, quiet=True)
+    got = lrs(tmp_path / "r")
+    assert len(got) == 4 and all(a > b > 0 for a, b in zip(got, got[1:]))
+    np.testing.assert_allclose(got[2:], [0.75 * got[1], 0.25 * got[1]], rtol=1e-12)  # cos(pi/3), cos(2pi/3)
+
+
+def test_resume_with_fewer_epochs_than_done_is_refused(tmp_path, data):
+    train(config(data, epochs=3), tmp_path / "r", quiet=True)
+    with pytest.raises(UserError, match=r"already trained 3 epochs; --epochs 2 must be at least 3 \(or omit it"):
+        resume(tmp_path / "r", epochs=2, quiet=True)
+
+
+def test_resume_with_epochs_equal_to_done_says_there_is_nothing_to_train(tmp_path, data, capsys):
+    train(config(data, epochs=4), tmp_path / "r", quiet=True, stop_after=2)
+    before = (tmp_path / "r" / "checkpoint.npz").read_bytes()
+    metrics = resume(tmp_path / "r", epochs=2)
+    assert "nothing to train" in capsys.readouterr().out
+    assert metrics["epochs"] == 2 and (tmp_path / "r" / "metrics.json").is_file()
+    assert (tmp_path / "r" / "checkpoint.npz").read_bytes() == before
+
+
+# --- metrics ----------------------------------------------------------------------------------
+def test_test_loss_is_the_plain_cross_entropy_that_evaluate_reports(tmp_path, data):
+    from numcnn.data import Normalizer, load_dataset
+    from numcnn.train import evaluate
+
+    metrics = train(config(data, epochs=2, label_smoothing=0.2), tmp_path / "r", quiet=True)
+    model, meta = load_run_model(tmp_path / "r")
+    splits = load_dataset("npz", data, normalizer=Normalizer.from_dict(meta["normalizer"]))
+    loss, acc = evaluate(model, splits.test)  # what `numcnn evaluate` prints
+    assert metrics["test_loss"] == pytest.approx(loss, rel=1e-12) and metrics["test_accuracy"] == acc
+    assert metrics["label_smoothing"] == 0.2
+
+
+def test_no_test_set_writes_no_test_metrics_and_strict_json(tmp_path, data):
+    metrics = train(config(data, epochs=1, test_size=0), tmp_path / "r", quiet=True)
+    assert metrics["test_accuracy"] is None and metrics["test_loss"] is None
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text(), parse_constant=refuse) == metrics
+
+
+def test_a_float_size_above_one_is_refused(tmp_path, data):
+    for field in ("val_size", "test_size"):
+        with pytest.raises(UserError, match=r"fraction must be in \(0, 1\)"):
+            train(config(data, epochs=1, **{field: 2.0}), tmp_path / field, quiet=True)
+        assert not (tmp_path / field).exists()
+
+
+# --- failed runs leave nothing that blocks the retry ------------------------------------------
+def _bad_labels(path):
+    np.savez(path, x=np.zeros((20, 6, 6), np.uint8), y=np.arange(20) * 0.5)
+
+
+def _not_an_npz(path):
+    path.write_bytes(b"not an npz")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(data_dir="{tmp}/missing.npz"), "no such .npz"),
+        (dict(data_dir="{tmp}/junk.npz"), "not a readable .npz"),
+        (dict(data_dir="{tmp}/labels.npz"), "integer class labels"),
+        (dict(dataset="cifar10", data_dir="{tmp}"), "CIFAR-10"),
+        (dict(dataset="mnist", data_dir="{tmp}/nowhere"), "no such directory"),
+        (dict(model="lenet5", model_options={"nonsense": 1}), "bad model options"),
+        (dict(model="lenet5", model_options={}, optimizer="sgd", lr=1e12), "diverged.*run it again with a lower --lr"),
+    ],
+)
+def test_a_failed_run_leaves_no_folder_and_the_retry_works(tmp_path, data, overrides, message):
+    _not_an_npz(tmp_path / "junk.npz")
+    _bad_labels(tmp_path / "labels.npz")
+    overrides = {k: v.replace("{tmp}", str(tmp_path)) if isinstance(v, str) else v for k, v in overrides.items()}
+    with pytest.raises(UserError, match=message):
+        train(config(data, epochs=1, **overrides), tmp_path / "r", quiet=True)
+    assert not (tmp_path / "r").exists()
+    train(config(data, epochs=1), tmp_path / "r", quiet=True)  # the same --out, fixed
+
+
+def test_interrupted_before_the_first_epoch_leaves_no_folder(tmp_path, data, monkeypatch):
+    from numcnn import train as train_mod
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "_train_epoch", interrupted)
+    (tmp_path / "empty").mkdir()  # an empty folder given by the user stays, still empty
+    for out in (tmp_path / "new", tmp_path / "empty"):
+        with pytest.raises(KeyboardInterrupt):
+            train(config(data, epochs=2), out, quiet=True)
+    assert not (tmp_path / "new").exists() and os.listdir(tmp_path / "empty") == []
+
+
+def test_a_run_with_a_completed_epoch_stays_after_a_failure(tmp_path, data, monkeypatch):
+    from numcnn import train as train_mod
+
+    real = train_mod._train_epoch
+
+    def fails_in_epoch_2(model, optimizer, data_set, rng, cfg, epoch, quiet):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(model, optimizer, data_set, rng, cfg, epoch, quiet)
+
+    monkeypatch.setattr(train_mod, "_train_epoch", fails_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config(data, epochs=3), tmp_path / "r", quiet=True)
+    assert load_checkpoint(tmp_path / "r" / "checkpoint.npz")[2]["epoch"] == 1
+    monkeypatch.undo()
+    assert resume(tmp_path / "r", quiet=True)["epochs"] == 3
+
+
+def test_force_keeps_the_old_run_when_the_new_one_is_invalid(tmp_path, data):
+    train(config(data, epochs=1), tmp_path / "r", quiet=True)
+    with pytest.raises(UserError, match="no such .npz"):
+        train(config(data, epochs=1, data_dir=str(tmp_path / "missing.npz")), tmp_path / "r", quiet=True, overwrite=True)
+    assert (tmp_path / "r" / "checkpoint.npz").is_file()
+
+
+def test_divergence_after_an_epoch_advises_a_new_run(tmp_path, data, monkeypatch):
+    from numcnn import train as train_mod
+
+    real = train_mod._train_epoch
+
+    def diverges_in_epoch_2(model, optimizer, data_set, rng, cfg, epoch, quiet):
+        if epoch == 2:
+            optimizer.param_groups[0]["lr"] = 1e12
+        return real(model, optimizer, data_set, rng, cfg, epoch, quiet)
+
+    monkeypatch.setattr(train_mod, "_train_epoch", diverges_in_epoch_2)
+    cfg = config(data, epochs=3, model="lenet5", model_options={}, optimizer="sgd", scheduler="none")
+    with pytest.raises(UserError, match="--resume keeps the saved lr.*lower --lr.*another --out"):
+        train(cfg, tmp_path / "r", quiet=True)
+    assert (tmp_path / "r" / "checkpoint.npz").is_file()
+
+
+def test_run_files_get_the_umask_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "a", b"x")
+        os.umask(0o077)
+        atomic_write_bytes(tmp_path / "b", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b").stat().st_mode & 0o777 == 0o600
+
+
+def test_random_bytes_are_refused_without_pickle_advice(tmp_path):
+    (tmp_path / "c.npz").write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(UserError, match="not a readable numcnn checkpoint") as err:
+        load_checkpoint(tmp_path / "c.npz")
+    assert "allow_pickle" not in str(err.value) and "pickle.load" not in str(err.value)

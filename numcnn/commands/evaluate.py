@@ -16,8 +16,9 @@ def add_parser(subparsers) -> None:
         description=(
             "Evaluate the best checkpoint of RUN_DIR (best.npz; --checkpoint last for the last epoch) "
             "on the test split of the data set it was trained on, or on another data set of the same "
-            "image shape. Inputs are normalised as in training. Prints loss, accuracy, per-class "
-            "accuracy and the confusion matrix."
+            "image shape. Inputs are normalised as in training. Prints the cross-entropy (without "
+            "label smoothing, as test_loss in metrics.json), accuracy, per-class accuracy and the "
+            "confusion matrix."
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by numcnn train (or a checkpoint .npz)")
@@ -55,7 +56,7 @@ def run_command(args) -> int:
     pred = np.argmax(predict_proba(model, data.x), axis=1)
     confusion = np.bincount(data.y * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
     classes = meta.get("classes") or [str(i) for i in range(num_classes)]
-    print(f"{name} {args.split}: {len(data)} images, loss {loss:.4f}, accuracy {acc:.2%} ({int(np.trace(confusion))}/{len(data)})")
+    print(f"{name} {args.split}: {len(data)} images, cross-entropy {loss:.4f}, accuracy {acc:.2%} ({int(np.trace(confusion))}/{len(data)})")
     width = max(5, max(len(str(c)) for c in classes[:num_classes]))
     print("per class:  " + "  ".join(
         f"{classes[c]}: {confusion[c, c] / max(1, confusion[c].sum()):.1%}" for c in range(num_classes)

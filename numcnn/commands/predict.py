@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..data import Normalizer
-from ..errors import UserError
+from ..errors import UserError, load_error_reason
 from ..train import load_run_model, predict_proba
 
 
@@ -20,13 +21,17 @@ def add_parser(subparsers) -> None:
             "probabilities. FILE is an .npy array of raw images in the training data's units "
             "(uint8 0..255; 0..16 for the built-in digits) shaped (H, W), (C, H, W), (N, H, W) or "
             "(N, C, H, W); or a PNG (read with matplotlib) or JPEG/other image (read with Pillow, if "
-            "installed), converted to the model's channels and resized to its input size. MNIST-style "
-            "models expect a light digit on a dark background: use --invert for dark-on-light images."
+            "installed), converted to the model's channels and resized to its input size. An .npy "
+            "array must already have the model's height and width (or pass --resize). Values far "
+            "outside the training data's range get a warning; NaN, infinite or empty input is an "
+            "error. MNIST-style models expect a light digit on a dark background: use --invert for "
+            "dark-on-light images."
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by numcnn train (or a checkpoint .npz)")
     p.add_argument("file", metavar="FILE", help="an .npy array or an image file")
     p.add_argument("--invert", action="store_true", help="invert image brightness first (dark ink on white paper)")
+    p.add_argument("--resize", action="store_true", help="resize an .npy array to the model's input size (images always are)")
     p.add_argument("--top", type=int, default=None, metavar="K", help="print only the K most likely classes")
     p.set_defaults(func=run_command)
 
@@ -85,27 +90,47 @@ def _resize(x: np.ndarray, h: int, w: int) -> np.ndarray:
     return top[:, :, :, x0] * (1 - fx) + top[:, :, :, x1] * fx
 
 
-def load_inputs(path: Path, input_shape, normalizer: Normalizer, invert: bool) -> np.ndarray:
-    """Raw images from ``path`` as (N, C, H, W) in the training data's raw units."""
+def _npy_images(path: Path, c: int) -> np.ndarray:
+    """An .npy array as float64 (N, C, H, W) in its own units."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise UserError(f"{path}: not a readable .npy array ({load_error_reason(exc)})") from None
+    if x.dtype.kind not in "uif":
+        raise UserError(f"{path}: expected a numeric array, got {x.dtype}")
+    x = x.astype(np.float64)
+    if x.ndim == 2:
+        return x[None, None]
+    if x.ndim == 3:
+        return x[None] if x.shape[0] == c else x[:, None]  # (C, H, W), else a stack of (H, W) images
+    if x.ndim == 4:
+        return x
+    raise UserError(f"{path}: expected (H, W), (C, H, W), (N, H, W) or (N, C, H, W), got shape {x.shape}")
+
+
+def load_inputs(path: Path, input_shape, normalizer: Normalizer, invert: bool, resize: bool = False) -> np.ndarray:
+    """Raw images from ``path`` as (N, C, H, W) in the training data's raw units.
+
+    An image file is converted to the model's channels and resized to its input size; an .npy
+    array must have the model's height and width unless ``resize``.  Empty arrays and NaN or
+    infinite values are a UserError.
+    """
     c, h, w = input_shape
     max_value = 1.0 / normalizer.scale
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    if path.suffix.lower() == ".npy":
-        try:
-            x = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{path}: not a readable .npy array ({exc})") from exc
-        if x.dtype.kind not in "uif":
-            raise UserError(f"{path}: expected a numeric array, got {x.dtype}")
-        x = x.astype(np.float64)
-        if x.ndim == 2:
-            x = x[None, None]
-        elif x.ndim == 3:
-            one_image = x.shape[0] == c  # (C, H, W); otherwise a stack of one-channel images
-            x = x[None] if one_image else x[:, None]
-        elif x.ndim != 4:
-            raise UserError(f"{path}: expected (H, W), (C, H, W), (N, H, W) or (N, C, H, W), got shape {x.shape}")
+    is_array = path.suffix.lower() == ".npy"
+    if is_array:
+        x = _npy_images(path, c)
+        if x.size == 0:
+            raise UserError(f"{path}: holds no images (an array of shape {x.shape})")
+        if not np.all(np.isfinite(x)):
+            raise UserError(f"{path}: holds NaN or infinite values; predict needs finite pixel values")
+        if x.shape[2:] != (h, w) and not resize:
+            raise UserError(
+                f"{path}: images are {x.shape[2]}x{x.shape[3]} but the model takes {c}x{h}x{w}: expected shape "
+                f"({h}, {w}), ({c}, {h}, {w}), (N, {h}, {w}) or (N, {c}, {h}, {w}); --resize resizes them"
+            )
         if invert:
             x = max_value - x
     else:
@@ -126,11 +151,46 @@ def load_inputs(path: Path, input_shape, normalizer: Normalizer, invert: bool) -
     return _resize(x, h, w)
 
 
+def input_warnings(raw: np.ndarray, meta: dict, invert: bool, is_array: bool) -> list[str]:
+    """Why the raw inputs (N, C, H, W) may not look like the training data: values in another
+    range (arrays only; image files are scaled here), or the other brightness polarity."""
+    normalizer = Normalizer.from_dict(meta["normalizer"])
+    lo, hi = meta.get("input_range") or (0.0, 1.0 / normalizer.scale)  # older runs: the nominal range
+    span = hi - lo
+    low, high = float(raw.min()), float(raw.max())
+    warnings = []
+    if is_array and span > 0:
+        if low < lo - span / 2 or high > hi + span / 2:
+            warnings.append(
+                f"the values {low:g}..{high:g} are far outside the training data's {lo:g}..{hi:g}; "
+                "predict expects pixel values in the training data's units"
+            )
+        elif hi >= 2 and high <= 1 and np.any(raw != np.round(raw)):
+            warnings.append(
+                f"the values {low:g}..{high:g} look scaled to 0..1, but the model was trained on "
+                f"{lo:g}..{hi:g}; scale them to that range"
+            )
+    trained = float(np.mean(normalizer.mean))  # mean brightness in [0, 1] of the training images
+    seen = float(raw.mean()) * normalizer.scale
+    if abs(seen - trained) > 0.3 and (seen - 0.5) * (trained - 0.5) < 0:
+        light = seen > 0.5
+        warnings.append(
+            f"hint: the input is mostly {'light' if light else 'dark'} but the model was trained on mostly "
+            f"{'dark' if light else 'light'} images; {'drop' if invert else 'add'} --invert if it is "
+            f"{'dark ink on light paper' if light else 'light on dark'}"
+        )
+    return warnings
+
+
 def run_command(args) -> int:
     model, meta = load_run_model(args.run_dir)
     normalizer = Normalizer.from_dict(meta["normalizer"])
     spec = meta["spec"]
-    raw = load_inputs(Path(args.file), spec["input_shape"], normalizer, args.invert)
+    path = Path(args.file)
+    raw = load_inputs(path, spec["input_shape"], normalizer, args.invert, args.resize)
+    for warning in input_warnings(raw, meta, args.invert, path.suffix.lower() == ".npy"):
+        prefix = "" if warning.startswith("hint:") else "warning: "
+        print(f"numcnn predict: {prefix}{path}: {warning}", file=sys.stderr)
     probs = predict_proba(model, normalizer(raw))
     classes = meta.get("classes") or [str(i) for i in range(spec["num_classes"])]
     k = len(classes) if args.top is None else max(1, min(args.top, len(classes)))

@@ -24,14 +24,20 @@ _RUN_OPTIONS = (
 
 
 def _size(text: str):
-    """A held-out size: a fraction in [0, 1) or a count of images."""
+    """A held-out size: a fraction in (0, 1) of the images, or a whole count of images (0: none)."""
+    try:
+        return int(text)  # a count: "500", "0"
+    except ValueError:
+        pass
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a fraction like 0.1 or a count like 500, got {text!r}") from None
-    if value < 0 or (value >= 1 and value != int(value)):
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1) or a whole count, got {text!r}")
-    return value if value < 1 else int(value)
+    if value == 0:
+        return 0
+    if not 0 < value < 1:  # "2.0" is far more likely a slip for 0.2 than a request for 2 images
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1) or a whole count like 500, got {text!r}")
+    return value
 
 
 def _pixels(text: str) -> int:
@@ -78,9 +84,11 @@ def add_parser(subparsers) -> None:
         "the file itself)",
     )
     data.add_argument("--val-size", type=_size, default=None, metavar="F|N",
-                      help=f"validation images held out of the training data (default: {_DEFAULTS.val_size})")
+                      help="validation images held out of the training data: a fraction in (0, 1) or a whole "
+                      f"count of images, 0 for none (default: {_DEFAULTS.val_size})")
     data.add_argument("--test-size", type=_size, default=None, metavar="F|N",
-                      help=f"test images held out when the data has no test split (default: {_DEFAULTS.test_size})")
+                      help="test images held out when the data has no test split: a fraction in (0, 1) or a "
+                      f"whole count, 0 for none (no test accuracy) (default: {_DEFAULTS.test_size})")
     augment = p.add_argument_group(
         "augmentation (training batches only; drawn from --seed and the epoch, so runs and resumes repeat exactly)"
     )
@@ -123,7 +131,12 @@ def add_parser(subparsers) -> None:
                      help="run folder to create (default: runs/<dataset>-<model>-<timestamp>); must not exist")
     run.add_argument("--resume", metavar="RUN_DIR", default=None,
                      help="continue RUN_DIR from its last complete epoch with its saved settings "
-                     "(only --epochs, --data-dir and --quiet may be given with it)")
+                     "(only --epochs, --data-dir and --quiet may be given with it). --epochs N changes "
+                     "the total: a cosine schedule is then re-planned from the lr of the last "
+                     "completed epoch down to 0 over the remaining epochs (never rising, never 0 "
+                     "before the end); without --epochs, or with the same total, resume is bit for "
+                     "bit the uninterrupted run. N below the epochs done is refused; N equal to "
+                     "them only re-evaluates")
     run.add_argument("--force", "--overwrite", action="store_true", help="replace an existing run folder given by --out")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no per-epoch lines")
     p.set_defaults(func=run_command)
@@ -151,10 +164,12 @@ def run_command(args) -> int:
     except KeyboardInterrupt:
         if (out / "run.json").is_file():
             print(f"numcnn train: interrupted; continue with: numcnn train --resume {out}", file=sys.stderr)
-            return 130
-        raise
+        else:  # no epoch had completed: the run folder was removed
+            print(f"numcnn train: interrupted before the first epoch completed; {out} was not kept", file=sys.stderr)
+        return 130
     if args.quiet and metrics.get("finished", True):
-        print(f"test accuracy {metrics['test_accuracy']:.4f}  ->  {out}")
+        acc = metrics["test_accuracy"]
+        print(f"test accuracy {acc:.2%}  ->  {out}" if acc is not None else f"no test set, no test accuracy  ->  {out}")
     return 0
 
 

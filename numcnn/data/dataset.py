@@ -115,6 +115,7 @@ class Splits:
     num_classes: int
     classes: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    raw_range: tuple[float, float] | None = None  # min and max raw pixel value of the training images
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -134,8 +135,10 @@ def _take(n: int, count, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
 
 
 def _count(size, n: int, what: str) -> int:
-    """``size`` as an absolute count: a fraction in [0, 1) of ``n`` or an int."""
-    if isinstance(size, float) and 0 <= size < 1:
+    """``size`` as an absolute count: a fraction in [0, 1) of ``n`` or a whole count (an int)."""
+    if isinstance(size, float):
+        if not 0 <= size < 1:  # 2.0 is almost certainly a mistake for 0.2, not "2 images"
+            raise UserError(f"{what} {size}: a fraction must be in (0, 1); give a count of images as a whole number like 500")
         return int(round(size * n))
     size = int(size)
     if size < 0 or size >= n:
@@ -261,4 +264,5 @@ def load_dataset(
         num_classes=num_classes,
         classes=classes,
         notes=notes,
+        raw_range=(float(x.min()), float(x.max())),
     )

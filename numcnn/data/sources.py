@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, load_error_reason
 
 __all__ = [
     "read_digits",
@@ -216,8 +216,8 @@ def read_cifar10(directory) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.nda
     missing = [n for n in names if not (directory / n).is_file()]
     if missing:
         raise UserError(
-            f"{directory}: CIFAR-10 python batches not found (missing {', '.join(missing)}); expected "
-            f"{', '.join(names)} as in cifar-10-batches-py"
+            f"{directory}: CIFAR-10 python batches not found: missing {', '.join(missing)} "
+            "(the files of the cifar-10-batches-py folder)"
         )
     train = [_read_cifar_batch(directory / n) for n in CIFAR10_TRAIN]
     test = _read_cifar_batch(directory / CIFAR10_TEST)
@@ -244,7 +244,7 @@ def read_npz(path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError, zlib.error, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"{path}: not a readable .npz file ({exc})") from exc
+        raise UserError(f"{path}: not a readable .npz file ({load_error_reason(exc)})") from None
     if "x" not in arrays or "y" not in arrays:
         raise UserError(f"{path}: the .npz must hold arrays 'x' and 'y', it holds {sorted(arrays)}")
     out = {}
