@@ -372,10 +372,10 @@ def test_a_run_with_a_completed_epoch_stays_after_a_failure(tmp_path, data, monk
 
     real = train_mod._train_epoch
 
-    def fails_in_epoch_2(model, optimizer, data_set, rng, cfg, epoch, quiet):
+    def fails_in_epoch_2(model, optimizer, data_set, rng, cfg, epoch, quiet, *rest):
         if epoch == 2:
             raise KeyboardInterrupt
-        return real(model, optimizer, data_set, rng, cfg, epoch, quiet)
+        return real(model, optimizer, data_set, rng, cfg, epoch, quiet, *rest)
 
     monkeypatch.setattr(train_mod, "_train_epoch", fails_in_epoch_2)
     with pytest.raises(KeyboardInterrupt):
