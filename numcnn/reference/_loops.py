@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
 from ..functional._checks import check_array  # noqa: F401
 from ..functional._window import (  # noqa: F401  (re-exported for the twins)
     as_tuple,
