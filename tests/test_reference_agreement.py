@@ -448,3 +448,13 @@ def test_the_fast_path_never_imports_the_reference():
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [getattr(node, "module", None) or ""] + [alias.name for alias in node.names]
                 assert not any("reference" in name for name in names), f"{path.name} imports the reference"
+
+
+def test_cs231n_naive_max_pool_follows_torch_on_nan_and_ties():
+    """The issue's case: with several NaNs in a window PyTorch (torch 2.13, checked) sends the
+    gradient to the LAST; among tied maxima to the FIRST."""
+    x = np.array([[[[1.0, np.nan, 2.0, 2.0], [np.nan, 2.0, 2.0, 2.0]]]])
+    out, cache = R.max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    np.testing.assert_array_equal(out, [[[[np.nan, 2.0]]]])
+    dx = R.max_pool_backward_naive(np.array([[[[10.0, 20.0]]]]), cache)
+    np.testing.assert_array_equal(dx, [[[[0, 0, 20, 0], [10, 0, 0, 0]]]])
