@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from ..functional._checks import check_array  # noqa: F401
 from ..functional._window import (  # noqa: F401  (re-exported for the twins)
     as_tuple,
@@ -23,6 +25,7 @@ __all__ = [
     "positions",
     "window",
     "flat_index",
+    "check_bias",
     "as_tuple",
     "check_array",
     "check_cache",
@@ -53,3 +56,14 @@ def flat_index(coord, shape) -> int:
         flat = flat * n + c
     return flat
 
+
+def check_bias(bias, x, channels: int) -> None:
+    """``bias`` is None or a (channels,) array of x's dtype."""
+    if bias is None:
+        return
+    if not isinstance(bias, np.ndarray):
+        raise TypeError(f"bias must be a numpy.ndarray or None, got {type(bias).__name__}")
+    if bias.shape != (channels,):
+        raise ValueError(f"bias must have shape ({channels},), got {bias.shape}")
+    if bias.dtype != x.dtype:
+        raise TypeError(f"bias dtype {bias.dtype} does not match x dtype {x.dtype}")

@@ -18,6 +18,7 @@ import numpy as np
 
 from ._loops import (
     as_tuple,
+    check_bias,
     check_cache,
     check_dout,
     check_groups,
@@ -37,7 +38,6 @@ __all__ = [
     "conv2d_backward",
     "conv3d_forward",
     "conv3d_backward",
-    "check_bias",
     "torch_pad",
 ]
 
@@ -56,18 +56,6 @@ class ConvCache:
     dilation: tuple
     groups: int
     out_shape: tuple
-
-
-def check_bias(bias, x, channels: int) -> None:
-    """``bias`` is None or a (channels,) array of x's dtype."""
-    if bias is None:
-        return
-    if not isinstance(bias, np.ndarray):
-        raise TypeError(f"bias must be a numpy.ndarray or None, got {type(bias).__name__}")
-    if bias.shape != (channels,):
-        raise ValueError(f"bias must have shape ({channels},), got {bias.shape}")
-    if bias.dtype != x.dtype:
-        raise TypeError(f"bias dtype {bias.dtype} does not match x dtype {x.dtype}")
 
 
 def torch_pad(pads) -> tuple[int, ...]:

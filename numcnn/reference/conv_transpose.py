@@ -17,8 +17,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._loops import as_tuple, check_cache, check_dout, check_groups, check_input, check_weight, positions, window
-from .conv import check_bias
+from ._loops import (
+    as_tuple,
+    check_bias,
+    check_cache,
+    check_dout,
+    check_groups,
+    check_input,
+    check_weight,
+    positions,
+    window,
+)
 
 __all__ = [
     "conv_transpose1d_forward",
@@ -72,7 +81,8 @@ def _forward(x, weight, bias, stride, padding, output_padding, groups, dilation,
     )
     if any(o < 1 for o in out_spatial):
         raise ValueError(f"transposed convolution: the output size {out_spatial} is not positive")
-    full_spatial = tuple((n - 1) * s + d * (k - 1) + 1 + op for n, s, d, k, op in zip(spatial, stride, dilation, kernel, output_padding))
+    # every tap's target, before the crop: out_size + 2 * padding (the crop's two sides)
+    full_spatial = tuple(o + 2 * p for o, p in zip(out_spatial, padding))
 
     in_group, out_group = x.shape[1] // groups, weight.shape[1]
     full = np.zeros((x.shape[0], c_out) + full_spatial, dtype=x.dtype)

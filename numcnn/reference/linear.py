@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._loops import check_array, check_cache, check_dout
-from .conv import check_bias
+from ._loops import check_array, check_bias, check_cache, check_dout
 
 __all__ = ["linear_forward", "linear_backward"]
 
