@@ -397,10 +397,10 @@ def test_divergence_after_an_epoch_advises_a_new_run(tmp_path, data, monkeypatch
 
     real = train_mod._train_epoch
 
-    def diverges_in_epoch_2(model, optimizer, data_set, rng, cfg, epoch, quiet):
+    def diverges_in_epoch_2(model, optimizer, data_set, rng, cfg, epoch, quiet, *rest):
         if epoch == 2:
             optimizer.param_groups[0]["lr"] = 1e12
-        return real(model, optimizer, data_set, rng, cfg, epoch, quiet)
+        return real(model, optimizer, data_set, rng, cfg, epoch, quiet, *rest)
 
     monkeypatch.setattr(train_mod, "_train_epoch", diverges_in_epoch_2)
     cfg = config(data, epochs=3, model="lenet5", model_options={}, optimizer="sgd", scheduler="none")
