@@ -222,7 +222,8 @@ def pad_cases(draw, kind):
     pad = tuple(draw(ints(-2, 3)) for _ in range(2 * k))
     inputs = dict(x=x, pad=pad, mode=mode)
     if mode == "constant":
-        inputs["value"] = draw(st.sampled_from([0.0, 1.5, -np.inf]))
+        # a non-finite fill makes the numeric gradient NaN; only the agreement cases draw it
+        inputs["value"] = draw(st.sampled_from([0.0, 1.5] if kind == "smooth" else [0.0, 1.5, -np.inf]))
     return Case("pad", inputs)
 
 
