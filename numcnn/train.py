@@ -35,11 +35,11 @@ import numpy as np
 from . import __version__
 from . import optim as optim_mod
 from .checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
-from .autograd import Tensor, no_grad
+from .autograd import no_grad
 from .data import DataSet, Normalizer, Splits, load_dataset
 from .errors import UserError
 from .functional import cross_entropy, softmax
-from .models import MODELS, build_model, check_label_kind, model_spec, uses_tape
+from .models import MODELS, build_model, check_label_kind, model_spec
 from .nn import init
 
 __all__ = ["TrainConfig", "train", "resume", "evaluate", "predict_proba", "load_run_model", "OPTIMIZERS", "SCHEDULERS"]
@@ -133,14 +133,6 @@ def load_splits(config: TrainConfig, normalizer: Normalizer | None = None) -> Sp
     )
 
 
-def logits_of(model, x: np.ndarray) -> np.ndarray:
-    """``model``'s logits for the images ``x`` as an array, without recording gradients."""
-    if uses_tape(model):
-        with no_grad():
-            return model(Tensor(x)).data
-    return model(x)
-
-
 def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float = 0.0) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` (in eval mode) on ``data``; (nan, nan) when empty.
     For per-pixel labels ``(N, H, W)`` the accuracy is the fraction of pixels classified right."""
@@ -151,7 +143,8 @@ def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float
     total_loss, correct = 0.0, 0
     try:
         for xb, yb in data.batches(batch_size):
-            logits = logits_of(model, xb)
+            with no_grad():  # no graph, no caches kept
+                logits = model(xb)
             loss, _ = cross_entropy(logits, yb, label_smoothing=label_smoothing)
             total_loss += float(loss) * len(yb)
             correct += int(np.sum(np.argmax(logits, axis=1) == yb))
@@ -164,7 +157,8 @@ def predict_proba(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Class probabilities ``(N, num_classes)`` (per pixel: ``(N, num_classes, H, W)``) float64
     for normalised images ``x``."""
     model.eval()
-    out = [softmax(logits_of(model, x[i : i + batch_size]).astype(np.float64), axis=1) for i in range(0, len(x), batch_size)]
+    with no_grad():
+        out = [softmax(model(x[i : i + batch_size]).astype(np.float64), axis=1) for i in range(0, len(x), batch_size)]
     return np.concatenate(out)
 
 
@@ -387,15 +381,13 @@ def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_af
 def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoch: int, quiet: bool):
     model.train()
     total_loss, correct, seen, seen_labels = 0.0, 0, 0, 0
-    tape = uses_tape(model)
     bar = _progress(data.num_batches(config.batch_size), f"epoch {epoch}/{config.epochs}", quiet)
     # A diverging run overflows before its loss turns non-finite; that is reported as a
     # UserError below, so NumPy's overflow warnings would only be noise.
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             for i, (xb, yb) in enumerate(data.batches(config.batch_size, rng)):
-                out = model(Tensor(xb)) if tape else model(xb)
-                logits = out.data if tape else out
+                logits = model(xb)
                 loss, dlogits = cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
                 if not math.isfinite(loss):
                     raise UserError(
@@ -403,10 +395,7 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
                         f"try a lower --lr (now {current_lr(optimizer):g})"
                     )
                 model.zero_grad()
-                if tape:
-                    out.backward(dlogits)
-                else:
-                    model.backward(dlogits, input_grad=False)  # the images need no gradient
+                model.backward(dlogits, input_grad=False)  # the images need no gradient
                 optimizer.step()
                 total_loss += float(loss) * len(yb)
                 correct += int(np.sum(np.argmax(logits, axis=1) == yb))

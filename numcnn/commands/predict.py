@@ -139,7 +139,7 @@ def run_command(args) -> int:
             labels = np.argmax(p, axis=0)
             prefix = f"[{i}] " if len(probs) > 1 else ""
             print(f"{prefix}class per pixel (mean probability {p.max(axis=0).mean():.4f}); classes: "
-                  + ", ".join(f"{c} {name}" for c, name in enumerate(classes)))
+                  + ", ".join(f"{c}={name}" for c, name in enumerate(classes)))
             width = len(str(len(classes) - 1))
             for row in labels:
                 print("  " + " ".join(f"{v:>{width}d}" for v in row))

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..autograd import Tensor, no_grad
+from ..autograd import no_grad
 from ..errors import UserError
-from ..models import DEFAULT_INPUT_SHAPES, DEFAULT_NUM_CLASSES, MODELS, build_model, model_spec, uses_tape
-from ..nn import Module, Sequential
+from ..models import DEFAULT_INPUT_SHAPES, DEFAULT_NUM_CLASSES, MODELS, build_model, model_spec
+from ..nn import Module
 
 __all__ = ["LayerRow", "layer_table", "format_table"]
 
@@ -128,29 +128,18 @@ def layer_table(model: Module, input_shape) -> list[LayerRow]:
 
         return recorded
 
-    def in_order(sequential):
-        # Sequential may run a max pool before the ReLU it follows (same result); the table lists
-        # the layers as written.
-        def forward(inp):
-            for child in sequential:
-                inp = child(inp)
-            return inp
-
-        return forward
-
-    wrapped = []
+    # An instance attribute ``forward`` shadows the class's for the one run: Module.__call__
+    # calls ``self.forward``.
+    leaves = {}
     for name, module in model.named_modules():
-        if not any(True for _ in module.children()):
-            wrapped.append(module)
+        if id(module) not in leaves and not any(True for _ in module.children()):  # shared: first name
+            leaves[id(module)] = module
             object.__setattr__(module, "forward", record(name or type(module).__name__, module, module.forward))
-        elif isinstance(module, Sequential):
-            wrapped.append(module)
-            object.__setattr__(module, "forward", in_order(module))
     try:
         with no_grad():
-            model(Tensor(x) if uses_tape(model) else x)
+            model(x)
     finally:
-        for module in wrapped:
+        for module in leaves.values():
             del module.__dict__["forward"]
     unused = model.num_parameters() - sum(r.params for r in rows)
     if unused:
@@ -159,7 +148,7 @@ def layer_table(model: Module, input_shape) -> list[LayerRow]:
 
 
 def format_table(rows: list[LayerRow], input_shape) -> str:
-    header = ("#", "layer", "output shape", "params", "FLOPs")
+    header = ("module", "layer", "output shape", "params", "FLOPs")
     body = [(r.name, r.kind, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.flops:,}") for r in rows]
     total_params = sum(r.params for r in rows)
     total_flops = sum(r.flops for r in rows)

@@ -12,7 +12,6 @@ from .registry import (
     build_model,
     check_label_kind,
     model_spec,
-    uses_tape,
 )
 from .resnet import CifarResNet, ResNet, resnet18, resnet20, resnet32, resnet34, resnet50, resnet56
 from .unet import UNet, unet_small
@@ -24,7 +23,6 @@ __all__ = [
     "PER_PIXEL_MODELS",
     "build_model",
     "model_spec",
-    "uses_tape",
     "check_label_kind",
     "lenet5",
     "three_layer",

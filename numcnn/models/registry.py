@@ -2,9 +2,8 @@
 the JSON-able *spec* (``{'name', 'input_shape', 'num_classes', 'options'}``) that checkpoints store;
 ``build_model(spec)`` rebuilds the same architecture and ``load_state_dict`` restores its weights.
 
-Every builder takes ``(input_shape, num_classes, **options)``.  Chain models are
-``nn.Sequential`` (trained with their explicit ``backward``); the others are define-by-run: their
-``forward`` takes and returns :class:`~numcnn.Tensor` (see :func:`uses_tape`).
+Every builder takes ``(input_shape, num_classes, **options)`` and returns an ``nn.Module``:
+``model(x)`` on ndarrays and ``model.backward(dout)``, or on Tensors with ``loss.backward()``.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ __all__ = [
     "PER_PIXEL_MODELS",
     "model_spec",
     "build_model",
-    "uses_tape",
     "check_label_kind",
 ]
 
@@ -60,12 +58,6 @@ DEFAULT_NUM_CLASSES = {name: 10 for name in MODELS} | {"resnet18": 1000, "resnet
 
 # Models whose logits are per pixel, (N, num_classes, H, W), trained on (N, H, W) labels.
 PER_PIXEL_MODELS = frozenset({"unet_small"})
-
-
-def uses_tape(model: nn.Module) -> bool:
-    """Whether ``model`` is define-by-run (its gradients come from ``Tensor.backward``) rather
-    than a chain with its own explicit ``backward``."""
-    return type(model).backward is nn.Module.backward
 
 
 def check_label_kind(name: str, labels, where: str) -> None:
