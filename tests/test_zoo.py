@@ -17,8 +17,10 @@ from numcnn.commands.summary import layer_table
 from numcnn.data import load_dataset
 from numcnn.data.sources import read_digits, read_digits_seg
 from numcnn.models import build_model, model_spec
+from numcnn.train import TrainConfig, resume, train
 
 from .test_cli_train import assert_user_error
+from .test_train import assert_same_weights, make_npz
 
 
 def logits(model, x):
@@ -98,6 +100,20 @@ def test_unet_gradients_reach_every_parameter():
     assert missing == []
 
 
+def test_resnet_resume_gives_the_uninterrupted_weights(tmp_path):
+    """Stopped after an epoch and resumed, a residual model (BatchNorm counters, the tape's
+    gradients) ends bit for bit where the uninterrupted run does."""
+    data = make_npz(tmp_path / "tiny.npz", n=48)
+    config = TrainConfig(dataset="npz", data_dir=str(data), model="resnet20", epochs=2, batch_size=16, seed=4)
+    train(config, tmp_path / "whole", quiet=True)
+    train(config, tmp_path / "split", quiet=True, stop_after=1)
+    resume(tmp_path / "split", quiet=True)
+    whole, _, _ = load_checkpoint(tmp_path / "whole" / "checkpoint.npz")
+    split, _, _ = load_checkpoint(tmp_path / "split" / "checkpoint.npz")
+    assert_same_weights(whole, split)
+    assert whole["bn1.num_batches_tracked"] == 2 * 3  # 2 epochs of 3 batches
+
+
 # --- summary ------------------------------------------------------------------------------------
 def test_summary_of_resnet20_records_every_layer_call():
     rows = layer_table(build_model(model_spec("resnet20", (3, 32, 32), 10)), (3, 32, 32))
@@ -117,6 +133,22 @@ def test_summary_of_unet_lists_the_decoder():
     assert shapes["bottleneck.5"] == (64, 2, 2) and shapes["upsamples.0"] == (32, 4, 4)
     assert shapes["decoders.0.0"] == (32, 4, 4) and shapes["head"] == (11, 8, 8)
     assert sum(r.params for r in rows) == models.unet_small().num_parameters()
+
+
+def test_summary_counts_modules_that_did_not_run():
+    class Skips(numcnn.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used = numcnn.nn.Linear(4, 3)
+            self.spare = numcnn.nn.Linear(4, 2)  # never called
+
+        def forward(self, x):
+            return self.used(x.flatten(1))
+
+    model = Skips()
+    rows = layer_table(model, (1, 2, 2))
+    assert [(r.name, r.params) for r in rows] == [("used", 15), ("", 10)]
+    assert not any("forward" in vars(m) for m in model.modules())  # the wrappers are removed
 
 
 @pytest.mark.slow
