@@ -34,6 +34,7 @@ import numpy as np
 
 from . import __version__
 from . import optim as optim_mod
+from .autograd import no_grad
 from .checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
 from .data import DataSet, Normalizer, Splits, load_dataset
 from .errors import UserError
@@ -132,6 +133,7 @@ def load_splits(config: TrainConfig, normalizer: Normalizer | None = None) -> Sp
     )
 
 
+@no_grad()  # inference: nothing recorded, no backward cache kept
 def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float = 0.0) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` (in eval mode) on ``data``; (nan, nan) when empty."""
     if len(data) == 0:
@@ -150,6 +152,7 @@ def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float
     return total_loss / len(data), correct / len(data)
 
 
+@no_grad()
 def predict_proba(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Class probabilities ``(N, num_classes)`` float64 for normalised images ``x``."""
     model.eval()

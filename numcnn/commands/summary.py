@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..autograd import no_grad
 from ..errors import UserError
 from ..models import DEFAULT_INPUT_SHAPES, MODELS, build_model, model_spec
 from ..nn import Sequential
@@ -97,6 +98,7 @@ def _flops(module, x_shape, out_shape) -> int:
     return out_numel
 
 
+@no_grad()  # one forward for the shapes: nothing to record
 def layer_table(model: Sequential, input_shape) -> list[LayerRow]:
     """Run one zero image of ``input_shape`` ``(C, H, W)`` through ``model`` (in eval mode) and
     describe each top-level layer."""
