@@ -34,8 +34,8 @@ import numpy as np
 
 from . import __version__
 from . import optim as optim_mod
-from .checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
 from .autograd import no_grad
+from .checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
 from .data import DataSet, Normalizer, Splits, load_dataset
 from .errors import UserError
 from .functional import cross_entropy, softmax
@@ -133,6 +133,7 @@ def load_splits(config: TrainConfig, normalizer: Normalizer | None = None) -> Sp
     )
 
 
+@no_grad()  # inference: nothing recorded, no backward cache kept
 def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float = 0.0) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` (in eval mode) on ``data``; (nan, nan) when empty.
     For per-pixel labels ``(N, H, W)`` the accuracy is the fraction of pixels classified right."""
@@ -143,8 +144,7 @@ def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float
     total_loss, correct = 0.0, 0
     try:
         for xb, yb in data.batches(batch_size):
-            with no_grad():  # no graph, no caches kept
-                logits = model(xb)
+            logits = model(xb)
             loss, _ = cross_entropy(logits, yb, label_smoothing=label_smoothing)
             total_loss += float(loss) * len(yb)
             correct += int(np.sum(np.argmax(logits, axis=1) == yb))
@@ -153,12 +153,12 @@ def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float
     return total_loss / len(data), correct / data.y.size
 
 
+@no_grad()
 def predict_proba(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Class probabilities ``(N, num_classes)`` (per pixel: ``(N, num_classes, H, W)``) float64
     for normalised images ``x``."""
     model.eval()
-    with no_grad():
-        out = [softmax(model(x[i : i + batch_size]).astype(np.float64), axis=1) for i in range(0, len(x), batch_size)]
+    out = [softmax(model(x[i : i + batch_size]).astype(np.float64), axis=1) for i in range(0, len(x), batch_size)]
     return np.concatenate(out)
 
 

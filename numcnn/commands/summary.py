@@ -98,9 +98,10 @@ def _flops(module, x_shape, out_shape) -> int:
     return out_numel
 
 
+@no_grad()  # one forward for the shapes: nothing to record
 def layer_table(model: Module, input_shape) -> list[LayerRow]:
-    """Run one zero image of ``input_shape`` ``(C, H, W)`` through ``model`` (in eval mode, under
-    ``no_grad``) and describe every call of a leaf module (one without children), in call order.
+    """Run one zero image of ``input_shape`` ``(C, H, W)`` through ``model`` (in eval mode) and
+    describe every call of a leaf module (one without children), in call order.
 
     A leaf called twice (a ReLU shared within a residual block) gets a row per call, its
     parameters counted at the first.  Work done outside modules (residual additions,
@@ -136,8 +137,7 @@ def layer_table(model: Module, input_shape) -> list[LayerRow]:
             leaves[id(module)] = module
             object.__setattr__(module, "forward", record(name or type(module).__name__, module, module.forward))
     try:
-        with no_grad():
-            model(x)
+        model(x)
     finally:
         for module in leaves.values():
             del module.__dict__["forward"]
