@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import numcnn
+import numcnn.errors
 from numcnn import models
 from numcnn.checkpoint import load_checkpoint, save_checkpoint
 from numcnn.cli import main
@@ -44,6 +45,16 @@ def test_cifar_resnet_shortcut_b_has_projections():
     assert model.num_parameters() == 272_474  # + 1x1 convs 16->32, 32->64 and their BatchNorms
     assert "layer2.0.downsample.0.weight" in model.state_dict()
     assert not any("downsample" in k for k in models.resnet20().state_dict())  # option A: none
+
+
+@pytest.mark.parametrize("name, options, fragment", [
+    ("resnet20", {"shortcut": "C"}, "shortcut must be 'A' or 'B'"),
+    ("unet_small", {"widths": [8]}, "at least two positive channel counts"),
+    ("resnet18", {"depth": 3}, "bad model options"),
+])
+def test_bad_options_are_user_errors(name, options, fragment):
+    with pytest.raises(numcnn.errors.UserError, match=fragment):
+        build_model(model_spec(name, (3, 8, 8), 10, **options))
 
 
 def test_resnet18_state_dict_keys_follow_torchvision():
