@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from . import functional as F
+from .functional.fused import relu_max_pool
 from .module import Module
+from .pooling import MaxPool1d, MaxPool2d, MaxPool3d
 
 __all__ = ["ReLU", "LeakyReLU"]
 
@@ -16,6 +18,18 @@ class ReLU(Module):
 
     def forward(self, x):
         return F.relu(x)
+
+    def _fuses_with(self, following):
+        # exactly these classes: a subclass may change forward
+        return (
+            type(self) is ReLU
+            and type(following) in (MaxPool1d, MaxPool2d, MaxPool3d)
+            and not following.return_indices
+        )
+
+    def _fused_call(self, x, pool):
+        """``pool(self(x))`` for a Tensor ``x``, as one node."""
+        return relu_max_pool(x, pool._nd, pool.kernel_size, pool.stride, pool.padding, pool.dilation, pool.ceil_mode)
 
 
 class LeakyReLU(Module):

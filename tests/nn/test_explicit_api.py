@@ -222,3 +222,59 @@ def test_module_call_with_several_floating_inputs_returns_one_gradient_each():
     assert np.ndim(loss) == 0
     da, db = m.backward(np.array(1.0))
     assert da.shape == db.shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "nd, pool",
+    [
+        (2, dict(kernel_size=2)),
+        (2, dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+        (2, dict(kernel_size=2, stride=1, dilation=2)),
+        (1, dict(kernel_size=3, stride=2, padding=1)),
+        (3, dict(kernel_size=2)),
+    ],
+)
+def test_fused_relu_max_pool_is_bit_for_bit_the_unfused_pair(nd, pool, monkeypatch):
+    """Sequential runs ReLU + MaxPool as one node; the values (signs of zeros and NaNs included)
+    and the gradients are those of the two modules run one after the other."""
+    rng = np.random.default_rng(nd)
+    # small integers: ties, zeros of both signs, all-negative windows; NaNs
+    x = rng.integers(-3, 3, (3, 2) + (7,) * nd).astype(np.float64)
+    x[rng.random(x.shape) < 0.2] = -0.0
+    x.flat[rng.integers(0, x.size, 3)] = np.nan
+    dout_rng = np.random.default_rng(10)
+    fused_model = nn.Sequential(nn.ReLU(), getattr(nn, f"MaxPool{nd}d")(**pool))
+    fused = []
+    original = F.fused.relu_max_pool
+    monkeypatch.setattr(F.fused, "relu_max_pool", lambda *a, **k: fused.append(1) or original(*a, **k))
+    monkeypatch.setattr(nn.activation, "relu_max_pool", F.fused.relu_max_pool)
+    xs = numcnn.tensor(x, requires_grad=True)
+    out = fused_model(xs)
+    assert fused == [1]
+    dout = dout_rng.standard_normal(out.shape)
+    dout[dout_rng.random(out.shape) < 0.2] = -0.0
+    out.backward(dout)
+    ys = numcnn.tensor(x, requires_grad=True)
+    want = fused_model[1](fused_model[0](ys))  # the modules one by one: no fusion
+    want.backward(dout)
+    assert len(fused) == 1
+    np.testing.assert_array_equal(out.numpy(), want.numpy())
+    np.testing.assert_array_equal(np.signbit(out.numpy()), np.signbit(want.numpy()))  # -0.0 too
+    # the gradient: the same values; only an exact zero's sign may differ (see fused.py)
+    np.testing.assert_array_equal(xs.grad, ys.grad)
+    differ = np.signbit(xs.grad) != np.signbit(ys.grad)
+    assert np.all(xs.grad[differ] == 0) and np.all(x[differ] <= 0)
+
+
+def test_no_fusion_for_leaky_relu_indices_or_subclasses():
+    class MyReLU(nn.ReLU):
+        def forward(self, x):
+            return F.relu(x) * 2.0
+
+    assert nn.ReLU()._fuses_with(nn.MaxPool2d(2))
+    assert not nn.ReLU()._fuses_with(nn.MaxPool2d(2, return_indices=True))
+    assert not nn.ReLU()._fuses_with(nn.AvgPool2d(2))
+    assert not nn.LeakyReLU()._fuses_with(nn.MaxPool2d(2))
+    assert not MyReLU()._fuses_with(nn.MaxPool2d(2))
+    x = np.random.default_rng(0).standard_normal((1, 1, 4, 4))
+    np.testing.assert_array_equal(nn.Sequential(MyReLU(), nn.MaxPool2d(2))(x), 2 * nn.MaxPool2d(2)(np.maximum(x, 0)))
