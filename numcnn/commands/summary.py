@@ -10,7 +10,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..errors import UserError
 from ..models import DEFAULT_INPUT_SHAPES, DEFAULT_NUM_CLASSES, MODELS, build_model, model_spec
-from ..nn import Module
+from ..nn import Module, Sequential
 
 __all__ = ["LayerRow", "layer_table", "format_table"]
 
@@ -129,17 +129,32 @@ def layer_table(model: Module, input_shape) -> list[LayerRow]:
 
         return recorded
 
+    def one_by_one(sequential):
+        # Sequential may run a ReLU and the max pool after it as one fused op; the table lists
+        # each layer, so they are called in turn (the same values).
+        def forward(inp):
+            for child in sequential:
+                inp = child(inp)
+            return inp
+
+        return forward
+
     # An instance attribute ``forward`` shadows the class's for the one run: Module.__call__
     # calls ``self.forward``.
-    leaves = {}
+    wrapped = {}
     for name, module in model.named_modules():
-        if id(module) not in leaves and not any(True for _ in module.children()):  # shared: first name
-            leaves[id(module)] = module
+        if id(module) in wrapped:  # a shared module, listed under its first name
+            continue
+        if not any(True for _ in module.children()):
+            wrapped[id(module)] = module
             object.__setattr__(module, "forward", record(name or type(module).__name__, module, module.forward))
+        elif isinstance(module, Sequential):
+            wrapped[id(module)] = module
+            object.__setattr__(module, "forward", one_by_one(module))
     try:
         model(x)
     finally:
-        for module in leaves.values():
+        for module in wrapped.values():
             del module.__dict__["forward"]
     unused = model.num_parameters() - sum(r.params for r in rows)
     if unused:
