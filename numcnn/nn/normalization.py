@@ -1,5 +1,6 @@
 """Batch normalisation modules: ``BatchNorm1d``, ``BatchNorm2d``, ``BatchNorm3d`` (PyTorch's
-train/eval semantics and state-dict keys), plus ``LayerNorm`` and ``GroupNorm``."""
+train/eval semantics and state-dict keys), plus ``LayerNorm`` and ``GroupNorm``; thin wrappers
+over :mod:`numcnn.nn.functional`."""
 
 from __future__ import annotations
 
@@ -7,14 +8,8 @@ import numbers
 
 import numpy as np
 
-from ..functional.normalization import (
-    batch_norm_backward,
-    batch_norm_forward,
-    group_norm_backward,
-    group_norm_forward,
-    layer_norm_backward,
-    layer_norm_forward,
-)
+from ..autograd import Tensor
+from . import functional as F
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
@@ -66,7 +61,6 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
-        self._cache = None
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
@@ -75,8 +69,8 @@ class _BatchNorm(Module):
             self.num_batches_tracked = np.array(0, dtype=np.int64)
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a Tensor or numpy.ndarray, got {type(x).__name__}")
         if x.ndim not in self._ndims:
             raise ValueError(f"{type(self).__name__} expects x of shape {self._layout}, got shape {x.shape}")
         if x.shape[1] != self.num_features:
@@ -92,28 +86,17 @@ class _BatchNorm(Module):
         # PyTorch: batch statistics while training, and always when there are no running stats
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        out, cache = batch_norm_forward(
+        # the running statistics are updated in place, as PyTorch does
+        return F.batch_norm(
             x,
             self.running_mean if track else None,
             self.running_var if track else None,
-            None if self.weight is None else self.weight.data,
-            None if self.bias is None else self.bias.data,
+            self.weight,
+            self.bias,
             training=use_batch_stats,
             momentum=momentum,
             eps=self.eps,
         )
-        if use_batch_stats and track and self.running_mean is not None:
-            self.running_mean = cache.running_mean
-            self.running_var = cache.running_var
-        self._cache = cache
-        return out
-
-    def backward(self, dout, input_grad=True):
-        dx, dweight, dbias = batch_norm_backward(dout, self._cached(self._cache))
-        if self.affine:
-            self.weight.accumulate(dweight)
-            self.bias.accumulate(dbias)
-        return dx
 
     def extra_repr(self):
         return (
@@ -162,32 +145,21 @@ class BatchNorm3d(_BatchNorm):
 
 
 class _AffineNorm(Module):
-    """LayerNorm and GroupNorm: an op pair called as ``op(x, over, weight, bias, eps)``, where
+    """LayerNorm and GroupNorm: a function called as ``op(x, over, weight, bias, eps)``, where
     ``over`` (what is normalised together) is :meth:`_over`, with an optional affine."""
 
     def _over(self):
         raise NotImplementedError
 
     def forward(self, x):
-        w = None if self.weight is None else self.weight.data
-        self._check_input_dtype(x, w)
-        b = None if self.bias is None else self.bias.data
-        out, self._cache = self._forward(x, self._over(), w, b, self.eps)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        dx, dw, db = self._backward(dout, self._cached(self._cache))
-        if self.weight is not None:
-            self.weight.accumulate(dw)
-            self.bias.accumulate(db)
-        return dx
+        self._check_input_dtype(x, None if self.weight is None else self.weight.data)
+        return self._op(x, self._over(), self.weight, self.bias, self.eps)
 
 
 class LayerNorm(_AffineNorm):
     """Normalise over the trailing ``normalized_shape`` dimensions, as ``torch.nn.LayerNorm``."""
 
-    _forward = staticmethod(layer_norm_forward)
-    _backward = staticmethod(layer_norm_backward)
+    _op = staticmethod(F.layer_norm)
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, dtype=np.float32):
         super().__init__()
@@ -197,7 +169,6 @@ class LayerNorm(_AffineNorm):
         self.eps = float(eps)
         self.elementwise_affine = bool(elementwise_affine)
         _affine_parameters(self, self.elementwise_affine, self.normalized_shape, dtype)
-        self._cache = None
 
     def _over(self):
         return self.normalized_shape
@@ -209,8 +180,7 @@ class LayerNorm(_AffineNorm):
 class GroupNorm(_AffineNorm):
     """Normalise groups of channels per sample, as ``torch.nn.GroupNorm``."""
 
-    _forward = staticmethod(group_norm_forward)
-    _backward = staticmethod(group_norm_backward)
+    _op = staticmethod(F.group_norm)
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, dtype=np.float32):
         super().__init__()
@@ -221,7 +191,6 @@ class GroupNorm(_AffineNorm):
         self.eps = float(eps)
         self.affine = bool(affine)
         _affine_parameters(self, self.affine, (self.num_channels,), dtype)
-        self._cache = None
 
     def _over(self):
         return self.num_groups

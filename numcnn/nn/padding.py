@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numbers
 
-from .. import functional as F
+from . import functional as F
 from .module import Module
 
 __all__ = [
@@ -44,14 +44,9 @@ class _PadNd(Module):
             raise ValueError(f"padding must be an int or a tuple of {sides} ints, got {padding!r}")
         self.padding = tuple(padding)
         self.value = value
-        self._cache = None
 
     def forward(self, x):
-        out, self._cache = F.pad_forward(x, self.padding, self._mode, self.value)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        return F.pad_backward(dout, self._cached(self._cache))
+        return F.pad(x, self.padding, self._mode, self.value)
 
     def extra_repr(self):
         return f"padding={self.padding}, value={self.value}"
