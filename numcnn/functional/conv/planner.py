@@ -1,0 +1,532 @@
+"""Which algorithm runs each pass of a convolution: chosen once, from shapes, dtype and threads.
+
+:func:`plan_conv` looks at a convolution's :class:`Geometry` and returns a :class:`ConvPlan`, a
+frozen value that prints as a few readable lines (as ``np.einsum_path`` or an FFTW plan do): the
+path of the forward pass, of the weight gradient and of the input gradient, the kind of GEMM
+each runs, how the batch is chunked, and how it is split over threads.  The forward keeps the
+plan in its cache (``cache.plan``) and the backward runs it.
+
+The rules are speed rules measured on a 2-core machine (notes/perf.md, notes/conv-planner.md),
+plus correctness rules that no speed rule overrides:
+
+- a path applies only to the shapes it implements (:data:`PASSES` lists which pass each path
+  implements at all; e.g. ``correlation`` and ``flat`` are input gradients only);
+- paths that multiply structural zeros by a whole operand (band matrices, a zero-padded dout, a
+  wide layout) need that operand finite (``NEEDS_FINITE``); with an inf or NaN there the pass
+  takes the next path of its rule, so that an inf reaches only the sums it is in.  x and the
+  weight are known at the forward; dout only at the backward, which re-plans then (only the
+  backward rules that read dout's finiteness can change).
+
+Tests and experiments force a path with :func:`force_paths` (a context manager around the
+forward or the call that plans); a forced path replaces the speed rule wherever it applies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from dataclasses import dataclass, field, fields, replace
+import math
+
+import numpy as np
+
+from ... import _threads
+from .columns import Chunking, batch_chunks
+from .flat import flat_geometry
+from .stacked import stacked_classes
+
+__all__ = ["Chunking", "ConvPlan", "Geometry", "force_paths", "plan_conv", "PASSES"]
+
+# The paths each pass can take ("" where the pass is not run).  An algorithm module implements
+# its passes as forward / weight_grad / input_grad; these are the ones that exist.
+PASSES = {
+    "forward": ("pointwise", "gemm", "stacked", "band2d", "depthwise-banded", "depthwise-flat", "depthwise-shifted"),
+    "weight_grad": ("pointwise", "gemm", "stacked", "band2d", "depthwise-banded", "depthwise-flat",
+                    "depthwise-shifted"),
+    "input_grad": ("pointwise", "col2im", "correlation", "correlation-stacked", "flat", "stacked", "band2d",
+                   "depthwise-banded", "depthwise-banded-correlation", "depthwise-flat-correlation",
+                   "depthwise-shifted"),
+}
+# path -> the operands it needs finite (see the module docstring)
+NEEDS_FINITE = {
+    ("forward", "band2d"): ("x", "weight"),
+    ("forward", "stacked"): ("weight",),
+    ("forward", "depthwise-banded"): ("x", "weight"),
+    ("weight_grad", "stacked"): ("x",),
+    ("weight_grad", "depthwise-banded"): ("dout",),
+    ("weight_grad", "depthwise-flat"): ("x",),
+    ("input_grad", "band2d"): ("dout", "weight"),
+    ("input_grad", "depthwise-banded"): ("dout", "weight"),
+    ("input_grad", "depthwise-banded-correlation"): ("dout", "weight"),
+    ("input_grad", "depthwise-flat-correlation"): ("weight",),
+    ("input_grad", "correlation"): ("weight",),
+    ("input_grad", "correlation-stacked"): ("weight",),
+    ("input_grad", "stacked"): ("weight",),
+    ("input_grad", "flat"): ("weight",),
+}
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The shapes of one convolution, every argument normalised.
+
+    ``in_shape`` is the array the convolution reads, (N, C_in, *spatial): the caller's ``x``, or
+    ``x`` already padded by a ``padding_mode`` other than 'zeros'.  ``pads`` are always the
+    explicit zero pads, (before, after) per spatial axis (zero after a padding mode);
+    ``padded_shape`` is ``in_shape`` with them added.
+    """
+
+    in_shape: tuple
+    weight_shape: tuple  # (C_out, C_in/groups, *kernel)
+    stride: tuple
+    pads: tuple
+    dilation: tuple
+    groups: int
+
+    @property
+    def nd(self) -> int:
+        return len(self.in_shape) - 2
+
+    @property
+    def kernel(self) -> tuple:
+        return tuple(self.weight_shape[2:])
+
+    @property
+    def c_in(self) -> int:
+        return self.in_shape[1]
+
+    @property
+    def c_out(self) -> int:
+        return self.weight_shape[0]
+
+    @property
+    def padded_shape(self) -> tuple:
+        return tuple(self.in_shape[:2]) + tuple(n + lo + hi for n, (lo, hi) in zip(self.in_shape[2:], self.pads))
+
+    @property
+    def out_spatial(self) -> tuple:
+        return tuple((p - d * (k - 1) - 1) // s + 1
+                     for p, k, s, d in zip(self.padded_shape[2:], self.kernel, self.stride, self.dilation))
+
+    def part(self, n: int) -> "Geometry":
+        """The same convolution on ``n`` samples (a batch part)."""
+        return replace(self, in_shape=(n,) + tuple(self.in_shape[1:]))
+
+    def __str__(self) -> str:
+        return (f"x{tuple(self.in_shape)} w{tuple(self.weight_shape)} stride {self.stride} pads {self.pads}"
+                + (f" dilation {self.dilation}" if any(d != 1 for d in self.dilation) else "")
+                + (f" groups {self.groups}" if self.groups != 1 else ""))
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """The paths a convolution takes (see :data:`PASSES`), printable.
+
+    ``*_gemm``: the kind of GEMM a path runs where it has a choice, 'per-sample' (one small GEMM
+    per sample, a stack in one matmul) or 'chunk' (one per batch chunk; 'chunk-transposed' for a
+    weight gradient computed as its transpose), else ''.  ``one_pass``: the backward computes
+    the stacked weight and input gradients in one pass.  ``parts``: the batch ranges, one per
+    thread (the weight gradient keeps the forward's).
+    """
+
+    geometry: Geometry
+    dtype: str
+    forward: str
+    weight_grad: str
+    input_grad: str
+    forward_gemm: str = ""
+    weight_grad_gemm: str = ""
+    input_grad_gemm: str = ""
+    one_pass: bool = False
+    chunking: Chunking = field(default_factory=Chunking)
+    parts: tuple = ()
+    split_from: float = 0.0  # multiply-adds (planner.work) from which a pass splits over threads
+    threads: int = 1
+    forced: tuple = ()  # the force_paths choices it was made under, as (key, value) pairs
+
+    def __str__(self) -> str:
+        def path(name, gemm):
+            return name + (f" ({gemm} GEMMs)" if gemm else "")
+
+        weight = path(self.weight_grad, self.weight_grad_gemm) + (" + input grad in one pass" if self.one_pass else "")
+        n = self.geometry.in_shape[0]
+        split = ", ".join(f"{a}:{b}" for a, b in self.parts)
+        lines = [
+            f"conv plan for {self.geometry} {self.dtype}",
+            f"  forward      {path(self.forward, self.forward_gemm)}",
+            f"  weight grad  {weight}",
+            f"  input grad   {path(self.input_grad, self.input_grad_gemm)}",
+            f"  chunking     {self._chunking()}",
+            f"  threads      {len(self.parts)} part{'s' if len(self.parts) != 1 else ''} of {n} samples "
+            f"({split}) on {self.threads} thread{'s' if self.threads != 1 else ''}; "
+            f"splits from {self.split_from / 1e6:g}M multiply-adds",
+        ]
+        if self.forced:
+            lines.append("  forced       " + ", ".join(f"{k}={v!r}" for k, v in self.forced))
+        return "\n".join(lines)
+
+    def _chunking(self) -> str:
+        uses_columns = self.forward == "gemm" or self.weight_grad == "gemm"
+        if not uses_columns:
+            return "none (the paths need no im2col columns)"
+        geom = self.geometry
+        a, b = self.parts[0] if self.parts else (0, geom.in_shape[0])
+        per_sample = geom.c_in * math.prod(geom.kernel) * math.prod(geom.out_spatial) * np.dtype(self.dtype).itemsize
+        if (b - a) * per_sample <= self.chunking.keep_bytes:
+            return "im2col columns built once per part, kept from forward to backward"
+        step = batch_chunks(b - a, per_sample, self.chunking)[0]
+        return f"im2col columns rebuilt in chunks of {step[1] - step[0]} samples"
+
+
+
+# --- the speed rules ------------------------------------------------------------------------
+
+# OpenBLAS runs a GEMM with m * n * k at most 4 * 65536 on one thread.  When one sample's GEMM is
+# that small, numcnn issues one GEMM per sample (a single np.matmul over a stack of strided views,
+# no transposed copies) instead of one per chunk: a multi-threaded call on tiny matrices spends
+# its time synchronising threads, badly so when the cores are shared.
+_PER_SAMPLE_MNK = 4 * 65536
+# The weight gradient's per-sample products are (C_out, P) @ (P, CK) GEMMs summed over the batch;
+# past about this many weight entries one chunk GEMM with a long inner dimension beats them
+# (LeNet's 16x6x5x5: 0.45 vs 0.70 ms; its 6x1x5x5 and (25, 3, 3, 3) stay per sample: 0.27 vs 0.89,
+# 0.43 vs 1.04 ms).
+_DW_PER_SAMPLE_MAX_WEIGHTS = 1024
+# Weight gradients of at most this many entries are computed transposed (chunk @ dout.T): OpenBLAS
+# runs that orientation faster than dout @ chunk.T, one core, (C_out, CK, positions) (64, 320,
+# 4096) 141 against 115 GFLOP/s, (128, 1152, 2048) 172 against 147, (64, 288, 6272) 144 against
+# 119; but the final transposing copy grows worse than linearly: (256, 2304) 2.1 ms, for a gain of
+# 4 % (186 against 180) (notes/perf.md).
+_DW_TRANSPOSED_MAX = 1 << 18
+# The stacked passes (stacked.py) pay for these channel counts; see _stacked_shape.
+_STACKED_MAX_ROWS = 64  # C_out up to this many (twice that with a long inner size, see below)
+_STACKED_MIN_INNER = 64  # C_in * prod(kernel[1:]) at least this: a shorter inner dimension is worse
+_STACKED_MIN_DX_INNER = 96  # the input gradient's inner size, len(js) * C_out, at least this
+# The banded 2-D path (band2d.py) costs Wp / kW times the useful multiply-adds: measured,
+# im2col -> banded: (64, 6, 14, 14) x (16, 6, 5, 5) forward 0.91 -> 0.57 ms, backward 1.72 -> 1.25
+# ms; but (64, 16, 8, 8) x (32, 16, 3, 3) p1 (waste 3.3) 2.32 -> 2.49 ms fwd+bwd, LeNet's first
+# conv (waste 6.4) forward 0.70 -> 0.70 and weight gradient 0.33 -> 0.68 ms, wide layers 2-3x
+# slower (notes/perf.md).
+_BAND2D_MAX_WASTE = 3.0  # Wp / kW: the band's multiply-adds per useful one
+_BAND2D_MAX_COST = 1 << 18  # band elements (C_in * kH * Wp * C_out * W_out) times the waste
+# Depthwise 2-D convolutions whose padded width is at most this go through banded GEMMs
+# (depthwise_banded.py); the band costs Wp / kW times the useful FLOPs, so wide inputs use the
+# flat or shifted-slice sums.
+_BANDED_MAX_WIDTH = 80
+# Passes of at least this many multiply-adds split their batch over threads (numcnn._threads):
+# below it the hand-off costs more than the second core gives (LeNet's layers stay whole).
+_PARALLEL_MIN_MACS = 40e6
+# ... but from this many when the pass's GEMMs are one per sample: OpenBLAS runs such small
+# GEMMs on one thread, so a whole pass uses one core.  Measured fwd+bwd at 2 threads, whole vs
+# split: (100, 3, 31, 31) x (25, 3, 3, 3) s2 (17M) 4.8 vs 2.5 ms, (50, 3, 31, 31) (8.6M) 2.5
+# vs 2.1-2.2; (25, 3, 31, 31) (4.3M) 1.2 vs 1.3-1.5 and LeNet's conv1 (5.5M) 1.8 vs 2.3-2.4.
+_PARALLEL_MIN_MACS_PER_SAMPLE = 8e6
+
+
+def per_sample(m, k, positions) -> bool:
+    """Whether a GEMM of m x k by k x positions per sample is small enough to run one per sample."""
+    return m * k * positions <= _PER_SAMPLE_MNK
+
+
+def is_depthwise(c_in, groups) -> bool:
+    """One input channel per group (and more than one group)."""
+    return groups > 1 and c_in == groups
+
+
+def is_pointwise(kernel, stride, pads) -> bool:
+    """A 1x1 kernel, stride 1, no padding: no im2col, and dx needs no col2im."""
+    return all(k == 1 for k in kernel) and all(s == 1 for s in stride) and not any(a or b for a, b in pads)
+
+
+def _stacked_shape(c_in, c_out, kernel) -> bool:
+    """The channel counts for which the stacked passes pay: the GEMM's inner size C_in *
+    prod(kernel[1:]) at least ``_STACKED_MIN_INNER``, and C_out up to ``_STACKED_MAX_ROWS``, or
+    up to twice that when the inner size is at least 3 C_out (the stacked product, k0 times the
+    output, then costs little beside its GEMM).  Measured at 2 threads, fwd + both gradients,
+    stacked against plain (notes/perf.md): (4, 8, 16, 32, 32) x (16, 8, 3, 3, 3) 0.71x,
+    (32, 64, 32, 32) x (64, 64, 3, 3) 0.91x, (32, 64, 256) x (64, 64, 5) 0.94x,
+    (16, 128, 16, 16) x (128, 128, 3, 3) 0.90x (one thread 0.83x), (32, 128, 16, 16) 0.94x;
+    about even for (32, 24, 32, 32) x (48, 24, 3, 3) and (32, 64, 28, 28) x (128, 64, 3, 3);
+    slower for (64, 48, 64) x (48, 48, 5) (inner 48: 1.09x), (32, 32, 32, 32) x (128, 32, 3, 3)
+    (inner 96 < 3 x 128: 1.24x) and (8, 256, 14, 14) x (256, 256, 3, 3) (1.12x)."""
+    inner = c_in * math.prod(kernel[1:])
+    rows_ok = c_out <= _STACKED_MAX_ROWS or (c_out <= 2 * _STACKED_MAX_ROWS and inner >= 3 * c_out)
+    return inner >= _STACKED_MIN_INNER and rows_ok
+
+
+def use_stacked(c_in, c_out, kernel, stride, dilation, groups) -> bool:
+    """The stacked forward and weight gradient (:func:`_stacked_shape`).  Stride 1 along the
+    first axis only: (32, 32, 56, 56) x (64, 32, 3, 3) stride 2 (residue classes {0, 2} and {1})
+    took 1.06x; (32, 32, 32, 32) x (64, 32, 4, 4) stride 2 ({0, 2}, {1, 3}) 0.92x for the forward
+    but 1.3x for its weight gradient, and the plain forward keeps a small im2col that the plain
+    weight gradient reuses."""
+    return groups == 1 and stride[0] == 1 and kernel[0] > 1 and _stacked_shape(c_in, c_out, kernel)
+
+
+def use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups) -> bool:
+    """dx by the adjoint of the stacked forward: (C_in * prod(kernel[1:])) x (len(js) * C_out)
+    GEMMs (for (4, 16, 16, 32, 32) x (32, 16, 3, 3, 3): 144 x 96, 138 GFLOP/s on one core,
+    against 96 for the plain 432 x 32) and a col2im over the other kernel axes only."""
+    classes = stacked_classes(kernel[0], stride[0], dilation[0])
+    return (
+        groups == 1
+        and max(len(js) for _, js in classes) > 1
+        # its GEMMs' inner size: (32, 32, 56, 56) x (64, 32, 3, 3) stride 2 has a class of one
+        # kernel slice (64) and stays plain
+        and min(len(js) for _, js in classes) * c_out >= _STACKED_MIN_DX_INNER
+        and _stacked_shape(c_in, c_out, kernel)
+    )
+
+
+def _use_band2d(geom: Geometry) -> bool:
+    if geom.nd != 2 or geom.groups != 1:
+        return False
+    padded_w, kernel = geom.padded_shape[-1], geom.kernel
+    waste = padded_w / kernel[1]
+    cost = geom.c_in * kernel[0] * padded_w * geom.c_out * geom.out_spatial[-1] * waste
+    return waste <= _BAND2D_MAX_WASTE and cost <= _BAND2D_MAX_COST
+
+
+def work(geom: Geometry) -> float:
+    """Multiply-adds of a pass, counted 10x for depthwise convolutions (shifted slices and
+    banded GEMMs, several times slower per multiply-add than a full GEMM)."""
+    macs = geom.in_shape[0] * geom.c_out * math.prod(geom.out_spatial) * math.prod(geom.weight_shape[1:])
+    return macs * 10 if is_depthwise(geom.c_in, geom.groups) else macs
+
+
+def split(geom: Geometry, min_work: float) -> tuple:
+    """The batch ranges, one per thread, of a pass from ``min_work`` multiply-adds on."""
+    return tuple(_threads.parts(geom.in_shape[0], work(geom), min_work, uses_blas=True))
+
+
+# --- choosing -------------------------------------------------------------------------------
+
+_forced = contextvars.ContextVar("numcnn_conv_forced", default=())
+_GEMM_KINDS = ("per-sample", "chunk", "chunk-transposed")
+
+
+@contextlib.contextmanager
+def force_paths(**overrides):
+    """Plan the convolutions started inside the block with these choices, where they apply.
+
+    Keys: ``forward``, ``weight_grad``, ``input_grad`` (a path of :data:`PASSES`, or a tuple of
+    them in order of preference: the first that applies is taken),
+    ``forward_gemm``, ``weight_grad_gemm``, ``input_grad_gemm`` ('per-sample', 'chunk' or, for the
+    weight gradient, 'chunk-transposed'), ``split`` (True: split every pass over the threads,
+    however small; False: never), and the fields of :class:`Chunking`.  The plan in the cache
+    records what was chosen; the backward runs the forward's plan, forced or not.
+
+    >>> with force_paths(forward="gemm", forward_gemm="chunk"):  # doctest: +SKIP
+    ...     out, cache = conv2d_forward(x, w)
+    """
+    chunk_fields = {f.name for f in fields(Chunking)}
+    for key, value in overrides.items():
+        if key in PASSES:
+            if isinstance(value, str):
+                value = overrides[key] = (value,)
+            if not value or any(v not in PASSES[key] for v in value):
+                raise ValueError(f"force_paths: {key} must be paths of {PASSES[key]}, got {value!r}")
+        elif key.endswith("_gemm") and key[: -len("_gemm")] in PASSES:
+            if value not in _GEMM_KINDS:
+                raise ValueError(f"force_paths: {key} must be one of {_GEMM_KINDS}, got {value!r}")
+        elif key not in chunk_fields and key != "split":
+            raise ValueError(f"force_paths: unknown choice {key!r}")
+    token = _forced.set(tuple(dict(_forced.get(), **overrides).items()))
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+class Operands:
+    """The arrays of a convolution, for the rules that need one finite: each one's finiteness is
+    computed once, and only when a rule asks (a summing pass over it).  An operand that is not
+    given (None) counts as finite."""
+
+    def __init__(self, x=None, weight=None, dout=None):
+        self.arrays = {"x": x, "weight": weight, "dout": dout}
+        self._finite = {}
+
+    def with_dout(self, dout) -> "Operands":
+        other = Operands(self.arrays["x"], self.arrays["weight"], dout)
+        other._finite = {k: v for k, v in self._finite.items() if k != "dout"}
+        return other
+
+    def finite(self, name) -> bool:
+        if name not in self._finite:
+            a = self.arrays[name]
+            self._finite[name] = a is None or all_finite(a)
+        return self._finite[name]
+
+
+def all_finite(a) -> bool:
+    """The paths of ``NEEDS_FINITE`` multiply structural zeros by every entry of an operand, so
+    an inf or NaN would reach entries the direct sums keep it from.  (One summing pass; a sum
+    that overflows just takes the other path too.)"""
+    return bool(np.isfinite(a.sum()))
+
+
+def _pick(pass_name, candidates, forced, operands):
+    """The first candidate ``(path, applies, preferred)`` that applies, is preferred by the speed
+    rule (or forced) and has its operands finite."""
+
+    def finite(path):
+        return operands is None or all(operands.finite(a) for a in NEEDS_FINITE.get((pass_name, path), ()))
+
+    applicable = {path for path, applies, _ in candidates if applies}
+    for want in forced.get(pass_name, ()):
+        if want in applicable and finite(want):
+            return want
+    for path, applies, preferred in candidates:
+        if applies and preferred and finite(path):
+            return path
+    raise AssertionError(f"no {pass_name} path for these shapes")  # the last candidate always applies
+
+
+def _forward_candidates(geom: Geometry):
+    kernel, stride, dilation, groups = geom.kernel, geom.stride, geom.dilation, geom.groups
+    pointwise = is_pointwise(kernel, stride, geom.pads)
+    dw = is_depthwise(geom.c_in, groups) and not pointwise
+    flat_dw = dw and geom.nd == 2 and geom.c_out == geom.c_in and all(s == 1 for s in stride)
+    plain = not pointwise and not dw
+    return [
+        ("pointwise", pointwise, True),
+        ("depthwise-banded", dw and geom.nd == 2, geom.nd == 2 and geom.padded_shape[-1] <= _BANDED_MAX_WIDTH),
+        ("depthwise-flat", flat_dw, True),
+        ("depthwise-shifted", dw, True),
+        ("band2d", plain and geom.nd == 2 and groups == 1, _use_band2d(geom)),
+        ("stacked", plain and groups == 1 and kernel[0] > 1, use_stacked(geom.c_in, geom.c_out, kernel, stride,
+                                                                         dilation, groups)),
+        ("gemm", plain, True),
+    ]
+
+
+def _weight_grad_candidates(geom: Geometry, forward: str):
+    if forward in ("pointwise", "band2d"):  # their own columns: nothing else can read them
+        return [(forward, True, True)]
+    candidates = _forward_candidates(geom)
+    dw = forward.startswith("depthwise")
+    return [(path, applies and path.startswith("depthwise") == dw, preferred)
+            for path, applies, preferred in candidates if path not in ("pointwise", "band2d")]
+
+
+def _input_grad_candidates(geom: Geometry, forward: str):
+    kernel, stride, dilation, groups = geom.kernel, geom.stride, geom.dilation, geom.groups
+    c_in, c_out = geom.c_in, geom.c_out
+    pointwise = is_pointwise(kernel, stride, geom.pads)
+    dw = is_depthwise(c_in, groups) and not pointwise
+    plain = not pointwise and not dw
+    unit = all(s == 1 for s in stride)
+    # stride-1 depthwise (multiplier 1): dx is the depthwise correlation of the padded dout with
+    # the flipped kernel, one forward pass with no scatter-adds; dout is padded by span - pad on
+    # each side (negative: cropped), which the flat taps cannot do
+    dw_corr = dw and c_out == c_in and geom.nd == 2 and unit
+    spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+    corr_width = geom.in_shape[-1] + spans[-1]
+    uncropped = all(sp - lo >= 0 and sp - hi >= 0 for (lo, hi), sp in zip(geom.pads, spans))
+    return [
+        ("pointwise", pointwise, True),
+        # (where the band2d forward ran: with x or w not finite, x's gradient needs neither)
+        ("band2d", plain and geom.nd == 2 and groups == 1, forward == "band2d"),
+        ("depthwise-banded-correlation", dw_corr, corr_width <= _BANDED_MAX_WIDTH),
+        ("depthwise-flat-correlation", dw_corr and uncropped, True),
+        ("depthwise-banded", dw and geom.nd == 2, geom.padded_shape[-1] <= _BANDED_MAX_WIDTH),
+        ("depthwise-shifted", dw, True),
+        # a stride-1 dx is cheaper as a convolution of the padded dout with the flipped weight
+        # (im2col + a GEMM whose inner size is C_out * prod(kernel)) than as W.T @ dout (inner size
+        # C_out: poor GEMM efficiency) and a col2im, where C_out <= C_in; that convolution is
+        # itself stacked where the stacked forward's rule takes it
+        ("correlation-stacked", plain and unit and groups == 1 and kernel[0] > 1,
+         c_out <= c_in and use_stacked(c_out, c_in, kernel, stride, dilation, groups)),
+        ("correlation", plain and unit, c_out <= c_in),
+        ("stacked", plain and groups == 1 and kernel[0] > 1,
+         use_stacked_input_grad(c_in, c_out, kernel, stride, dilation, groups)),
+        ("flat", plain and unit, True),
+        ("col2im", plain, True),
+    ]
+
+
+def _gemm_kinds(geom: Geometry, forward, weight_grad, input_grad, forced):
+    """The kind of GEMM of each pass that has a choice (see :class:`ConvPlan`)."""
+    g, kk = geom.groups, math.prod(geom.kernel)
+    c_in, c_out = geom.c_in, geom.c_out
+    positions = math.prod(geom.out_spatial)
+    ckg = c_in // g * kk
+
+    def kind(pass_name, small):
+        want = forced.get(f"{pass_name}_gemm")
+        if want in ("per-sample", "chunk"):
+            return want
+        return "per-sample" if small else "chunk"
+
+    fwd = kind("forward", per_sample(c_out // g, ckg, positions)) if forward == "gemm" else ""
+    wgt = ""
+    if weight_grad == "gemm":
+        cog = c_out // g
+        want = forced.get("weight_grad_gemm")
+        if want is not None:
+            wgt = want
+        elif per_sample(cog, ckg, positions) and cog * ckg <= _DW_PER_SAMPLE_MAX_WEIGHTS:
+            wgt = "per-sample"
+        else:
+            wgt = "chunk-transposed" if cog * ckg <= _DW_TRANSPOSED_MAX else "chunk"
+    inp = ""
+    if input_grad == "correlation":
+        inp = kind("input_grad", per_sample(c_in // g, c_out // g * kk, math.prod(geom.in_shape[2:])))
+    elif input_grad == "flat":
+        _, wide, _ = flat_geometry(geom.padded_shape[2:], geom.kernel, geom.dilation)
+        inp = kind("input_grad", per_sample(ckg, c_out // g, wide))
+    elif input_grad == "col2im":
+        inp = kind("input_grad", per_sample(ckg, c_out // g, positions))
+    return fwd, wgt, inp
+
+
+def plan_conv(geom: Geometry, dtype, operands: Operands | None = None, forced=None, one_pass=True) -> ConvPlan:
+    """The plan of a convolution of ``geom`` in ``dtype``.
+
+    ``operands``: the arrays, for the rules that need one finite (None: all assumed finite, the
+    plan of the shapes alone).  ``forced``: choices as :func:`force_paths` takes them (default:
+    those of the enclosing ``force_paths`` blocks).  ``one_pass``: whether the backward may
+    compute both gradients in one pass (False for an input gradient alone).
+    """
+    forced = dict(_forced.get() if forced is None else forced)
+    shape_forward = _pick("forward", _forward_candidates(geom), forced, None)
+    forward = _pick("forward", _forward_candidates(geom), forced, operands)
+    # the thread split follows the shapes' plan (a pass of per-sample GEMMs runs on one core
+    # when whole, so it splits from less work)
+    shape_gemm = _gemm_kinds(geom, shape_forward, "", "", forced)[0]
+    if "split" in forced:
+        min_work = 0 if forced["split"] else math.inf
+    else:
+        min_work = _PARALLEL_MIN_MACS_PER_SAMPLE if shape_gemm == "per-sample" else _PARALLEL_MIN_MACS
+    parts = split(geom, min_work) if geom.in_shape[0] else ((0, 0),)
+    plan = ConvPlan(geom, np.dtype(dtype).name, forward, "", "", parts=parts, split_from=min_work,
+                    threads=_threads.get_num_threads(),
+                    chunking=replace(Chunking(), **{k: v for k, v in forced.items() if k in _CHUNK_FIELDS}),
+                    forced=tuple(sorted(forced.items())))
+    return plan_backward(plan, operands, one_pass)
+
+
+_CHUNK_FIELDS = {f.name for f in fields(Chunking)}
+
+
+def plan_backward(plan: ConvPlan, operands: Operands | None, one_pass=True) -> ConvPlan:
+    """``plan`` with the weight and input gradients' paths chosen for ``operands`` (whose dout,
+    at the backward, may hold an inf or NaN; the forward path stays)."""
+    geom, forced, forward = plan.geometry, dict(plan.forced), plan.forward
+    weight_grad = _pick("weight_grad", _weight_grad_candidates(geom, forward), forced, operands)
+    ig_candidates = _input_grad_candidates(geom, forward)
+    fused = False
+    if one_pass and weight_grad == "stacked" and forward in ("stacked", "gemm"):
+        # one pass for both gradients, whatever dx's own rule (even where it would take the
+        # correlation of dout): its dY serves both GEMMs; 2 threads, (32, 64, 32, 32) x
+        # (64, 64, 3, 3) 42.2 -> 38.2 ms, (16, 32, 66, 66) x (32, 32, 3, 3) 27.6 -> 27.0,
+        # (32, 64, 256) x (64, 64, 5) 8.2 -> 7.8
+        stacked_dx = next(c for c in ig_candidates if c[0] == "stacked")
+        want = forced.get("input_grad")
+        wanted = stacked_dx[2] if want is None else want[0] == "stacked"
+        fused = stacked_dx[1] and wanted and (
+            operands is None or (operands.finite("x") and operands.finite("weight")))
+    input_grad = "stacked" if fused else _pick("input_grad", ig_candidates, forced, operands)
+    gemms = _gemm_kinds(geom, forward, weight_grad, input_grad, forced)
+    return replace(plan, weight_grad=weight_grad, input_grad=input_grad, forward_gemm=gemms[0],
+                   weight_grad_gemm=gemms[1], input_grad_gemm=gemms[2], one_pass=fused)
