@@ -15,6 +15,7 @@ See notes/conv-planner.md for the rules and the measurements behind them.
 from . import api
 from .api import (
     ConvCache,
+    check_bias,
     conv1d_backward,
     conv1d_forward,
     conv2d_backward,

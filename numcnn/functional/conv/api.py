@@ -69,6 +69,19 @@ class ConvCache:
         return self.cols.plan.geometry
 
 
+def check_bias(bias, c_out, x, matching):
+    """``bias`` is None or a (C_out,) array of ``x``'s dtype; ``matching`` names what fixes C_out
+    (for the message)."""
+    if bias is None:
+        return
+    if not isinstance(bias, np.ndarray):
+        raise TypeError(f"bias must be a numpy.ndarray or None, got {type(bias).__name__}")
+    if bias.shape != (c_out,):
+        raise ValueError(f"bias must have shape ({c_out},) to match {matching}, got {bias.shape}")
+    if bias.dtype != x.dtype:
+        raise TypeError(f"bias dtype {bias.dtype} does not match x dtype {x.dtype}")
+
+
 def _check_conv_args(x, weight, bias, stride, padding, dilation, groups, nd):
     check_input(x, nd, "x")
     check_weight(weight, x, nd, _WEIGHT_LAYOUT[nd])
@@ -84,13 +97,7 @@ def _check_conv_args(x, weight, bias, stride, padding, dilation, groups, nd):
             f"x has {c_in} channels (shape {x.shape}) but weight {weight.shape} with groups={groups} "
             f"expects {weight.shape[1] * groups}"
         )
-    if bias is not None:
-        if not isinstance(bias, np.ndarray):
-            raise TypeError(f"bias must be a numpy.ndarray or None, got {type(bias).__name__}")
-        if bias.shape != (c_out,):
-            raise ValueError(f"bias must have shape ({c_out},) to match weight {weight.shape}, got {bias.shape}")
-        if bias.dtype != x.dtype:
-            raise TypeError(f"bias dtype {bias.dtype} does not match x dtype {x.dtype}")
+    check_bias(bias, c_out, x, f"weight {weight.shape}")
     kernel = weight.shape[2:]
     if any(k < 1 for k in kernel):
         raise ValueError(f"weight must have a non-empty kernel, got shape {weight.shape}")

@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 
-from .._scratch import pad_into_scratch
 from .._window import kernel_offsets, unpad, window_slices
 from .columns import _Columns, _add_bias, _into
 

@@ -44,7 +44,7 @@ def input_grad(dout, weight, geom, plan, out):
     c_out = weight.shape[0]
     kernel = tuple(weight.shape[2:])
     out_spatial = tuple(dout.shape[2:])
-    padded = tuple(size + lo + hi for size, (lo, hi) in zip(x_shape[2:], pads))
+    padded = tuple(geom.padded_shape[2:])
     shifts, wide, slack = flat_geometry(padded, kernel, dilation)
     plane = math.prod(padded) + slack
     cog, ckg = c_out // groups, c_in // groups * len(shifts)

@@ -159,7 +159,8 @@ class ConvPlan:
             f"  chunking     {self._chunking()}",
             f"  threads      {len(self.parts)} part{'s' if len(self.parts) != 1 else ''} of {n} samples "
             f"({split}) on {self.threads} thread{'s' if self.threads != 1 else ''}; "
-            f"splits from {self.split_from / 1e6:g}M multiply-adds",
+            + (f"splits from {self.split_from / 1e6:g}M multiply-adds" if math.isfinite(self.split_from)
+               else "never splits"),
         ]
         if self.forced:
             lines.append("  forced       " + ", ".join(f"{k}={v!r}" for k, v in self.forced))
@@ -176,7 +177,6 @@ class ConvPlan:
             return "im2col columns built once per part, kept from forward to backward"
         step = batch_chunks(b - a, per_sample, self.chunking)[0]
         return f"im2col columns rebuilt in chunks of {step[1] - step[0]} samples"
-
 
 
 # --- the speed rules ------------------------------------------------------------------------
@@ -339,22 +339,30 @@ def force_paths(**overrides):
 
 class Operands:
     """The arrays of a convolution, for the rules that need one finite: each one's finiteness is
-    computed once, and only when a rule asks (a summing pass over it).  An operand that is not
-    given (None) counts as finite."""
+    computed once, and only when a rule asks (a summing pass over it, x's and dout's on the
+    plan's batch parts in parallel).  An operand that is not given (None) counts as finite."""
 
     def __init__(self, x=None, weight=None, dout=None):
         self.arrays = {"x": x, "weight": weight, "dout": dout}
+        self.parts = ()  # the plan's batch ranges, once planned
         self._finite = {}
 
     def with_dout(self, dout) -> "Operands":
         other = Operands(self.arrays["x"], self.arrays["weight"], dout)
+        other.parts = self.parts
         other._finite = {k: v for k, v in self._finite.items() if k != "dout"}
         return other
 
     def finite(self, name) -> bool:
         if name not in self._finite:
             a = self.arrays[name]
-            self._finite[name] = a is None or all_finite(a)
+            if a is None:
+                self._finite[name] = True
+            elif name != "weight" and len(self.parts) > 1:
+                sums = _threads.run(lambda start, stop: all_finite(a[start:stop]), list(self.parts), uses_blas=False)
+                self._finite[name] = all(sums)
+            else:
+                self._finite[name] = all_finite(a)
         return self._finite[name]
 
 
@@ -490,7 +498,6 @@ def plan_conv(geom: Geometry, dtype, operands: Operands | None = None, forced=No
     """
     forced = dict(_forced.get() if forced is None else forced)
     shape_forward = _pick("forward", _forward_candidates(geom), forced, None)
-    forward = _pick("forward", _forward_candidates(geom), forced, operands)
     # the thread split follows the shapes' plan (a pass of per-sample GEMMs runs on one core
     # when whole, so it splits from less work)
     shape_gemm = _gemm_kinds(geom, shape_forward, "", "", forced)[0]
@@ -499,6 +506,9 @@ def plan_conv(geom: Geometry, dtype, operands: Operands | None = None, forced=No
     else:
         min_work = _PARALLEL_MIN_MACS_PER_SAMPLE if shape_gemm == "per-sample" else _PARALLEL_MIN_MACS
     parts = split(geom, min_work) if geom.in_shape[0] else ((0, 0),)
+    if operands is not None:
+        operands.parts = parts
+    forward = _pick("forward", _forward_candidates(geom), forced, operands)
     plan = ConvPlan(geom, np.dtype(dtype).name, forward, "", "", parts=parts, split_from=min_work,
                     threads=_threads.get_num_threads(),
                     chunking=replace(Chunking(), **{k: v for k, v in forced.items() if k in _CHUNK_FIELDS}),
