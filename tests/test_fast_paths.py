@@ -176,6 +176,23 @@ GEMM_MODES = {
 }
 
 
+def test_plan_prints_each_pass_and_force_paths_checks_its_choices():
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((3, 6, 9, 8)), rng.standard_normal((4, 6, 3, 3))
+    with force_paths(forward="gemm", forward_gemm="chunk", samples=1):
+        _, cache = conv2d_forward(x, w, padding=1)
+    text = str(cache.plan)
+    assert text.splitlines()[0] == "conv plan for x(3, 6, 9, 8) w(4, 6, 3, 3) stride (1, 1) pads ((1, 1), (1, 1)) float64"
+    assert "\n  forward      gemm (chunk GEMMs)\n" in text
+    assert "\n  chunking     im2col columns built once per part" in text  # (small: kept whole)
+    assert "forced       " in text and "forward=('gemm',)" in text
+    for bad in (dict(forward="nope"), dict(input_grad="pointwise-ish"), dict(forward_gemm="big"), dict(speed=1),
+                dict(forward=())):
+        with pytest.raises(ValueError, match="force_paths"):
+            with force_paths(**bad):
+                pass
+
+
 @pytest.mark.parametrize("mode", sorted(GEMM_MODES))
 @pytest.mark.parametrize(
     "nd, n, c_in, c_out, k, stride, pad, dilation, groups",

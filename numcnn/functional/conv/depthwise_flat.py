@@ -26,6 +26,8 @@ from .._scratch import pad_into_scratch, scratch
 from .columns import _Columns, _copy_plus_bias
 from .depthwise_banded import correlation_operands
 
+input_grad = None  # (dx only as the correlation below: stride 1, multiplier 1)
+
 def _flat_taps(xp, kernel, dilation, length):
     """For each kernel column j: the (N, C, kH, length) view of the flat padded planes whose
     [n, c, i, l] is xp[n, c] flattened at l + i * dh * Wp + j * dw (in bounds: see above)."""

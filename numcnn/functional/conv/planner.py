@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from dataclasses import dataclass, field, fields, replace
 import math
 
@@ -37,8 +38,8 @@ from .stacked import stacked_classes
 
 __all__ = ["Chunking", "ConvPlan", "Geometry", "force_paths", "plan_conv", "PASSES"]
 
-# The paths each pass can take ("" where the pass is not run).  An algorithm module implements
-# its passes as forward / weight_grad / input_grad; these are the ones that exist.
+# The paths each pass can take.  An algorithm module implements its passes as forward /
+# weight_grad / input_grad (None where it has no such pass; run.py maps the names to them).
 PASSES = {
     "forward": ("pointwise", "gemm", "stacked", "band2d", "depthwise-banded", "depthwise-flat", "depthwise-shifted"),
     "weight_grad": ("pointwise", "gemm", "stacked", "band2d", "depthwise-banded", "depthwise-flat",
@@ -99,23 +100,28 @@ class Geometry:
     def c_out(self) -> int:
         return self.weight_shape[0]
 
-    @property
+    @functools.cached_property
     def padded_shape(self) -> tuple:
         return tuple(self.in_shape[:2]) + tuple(n + lo + hi for n, (lo, hi) in zip(self.in_shape[2:], self.pads))
 
-    @property
+    @functools.cached_property
     def out_spatial(self) -> tuple:
         return tuple((p - d * (k - 1) - 1) // s + 1
                      for p, k, s, d in zip(self.padded_shape[2:], self.kernel, self.stride, self.dilation))
 
     def part(self, n: int) -> "Geometry":
         """The same convolution on ``n`` samples (a batch part)."""
-        return replace(self, in_shape=(n,) + tuple(self.in_shape[1:]))
+        return _part(self, n)
 
     def __str__(self) -> str:
         return (f"x{tuple(self.in_shape)} w{tuple(self.weight_shape)} stride {self.stride} pads {self.pads}"
                 + (f" dilation {self.dilation}" if any(d != 1 for d in self.dilation) else "")
                 + (f" groups {self.groups}" if self.groups != 1 else ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _part(geom: Geometry, n: int) -> Geometry:
+    return replace(geom, in_shape=(n,) + tuple(geom.in_shape[1:]))
 
 
 @dataclass(frozen=True)
@@ -390,6 +396,7 @@ def _pick(pass_name, candidates, forced, operands):
     raise AssertionError(f"no {pass_name} path for these shapes")  # the last candidate always applies
 
 
+@functools.lru_cache(maxsize=256)
 def _forward_candidates(geom: Geometry):
     kernel, stride, dilation, groups = geom.kernel, geom.stride, geom.dilation, geom.groups
     pointwise = is_pointwise(kernel, stride, geom.pads)
@@ -408,6 +415,7 @@ def _forward_candidates(geom: Geometry):
     ]
 
 
+@functools.lru_cache(maxsize=256)
 def _weight_grad_candidates(geom: Geometry, forward: str):
     if forward in ("pointwise", "band2d"):  # their own columns: nothing else can read them
         return [(forward, True, True)]
@@ -417,6 +425,7 @@ def _weight_grad_candidates(geom: Geometry, forward: str):
             for path, applies, preferred in candidates if path not in ("pointwise", "band2d")]
 
 
+@functools.lru_cache(maxsize=256)
 def _input_grad_candidates(geom: Geometry, forward: str):
     kernel, stride, dilation, groups = geom.kernel, geom.stride, geom.dilation, geom.groups
     c_in, c_out = geom.c_in, geom.c_out
@@ -453,8 +462,11 @@ def _input_grad_candidates(geom: Geometry, forward: str):
     ]
 
 
-def _gemm_kinds(geom: Geometry, forward, weight_grad, input_grad, forced):
-    """The kind of GEMM of each pass that has a choice (see :class:`ConvPlan`)."""
+@functools.lru_cache(maxsize=256)
+def _gemm_kinds(geom: Geometry, forward, weight_grad, input_grad, forced_items):
+    """The kind of GEMM of each pass that has a choice (see :class:`ConvPlan`); ``forced_items``:
+    the forced choices as (key, value) pairs."""
+    forced = dict(forced_items)
     g, kk = geom.groups, math.prod(geom.kernel)
     c_in, c_out = geom.c_in, geom.c_out
     positions = math.prod(geom.out_spatial)
@@ -496,32 +508,63 @@ def plan_conv(geom: Geometry, dtype, operands: Operands | None = None, forced=No
     those of the enclosing ``force_paths`` blocks).  ``one_pass``: whether the backward may
     compute both gradients in one pass (False for an input gradient alone).
     """
-    forced = dict(_forced.get() if forced is None else forced)
-    shape_forward = _pick("forward", _forward_candidates(geom), forced, None)
+    forced_items = tuple(sorted((_forced.get() if forced is None else dict(forced).items())))
+    threads = (_threads.get_num_threads(), getattr(_threads._local, "busy", False), _threads._blas_controller() is not None)
+    plan = _shape_plan(geom, np.dtype(dtype).name, forced_items, one_pass, threads)
+    if operands is None:
+        return plan
+    operands.parts = plan.parts
+    # with every operand its paths need finite, the shapes' plan stands (the rules only ever
+    # skip a path for an operand that is not); else the rules run again, reading them
+    if all(operands.finite(name) for name in _needs_finite(plan)):
+        return plan
+    forward = _pick("forward", _forward_candidates(geom), dict(forced_items), operands)
+    return _choose_gradients(replace(plan, forward=forward), operands, one_pass)
+
+
+def plan_backward(plan: ConvPlan, operands: Operands) -> ConvPlan:
+    """The forward's ``plan`` with the gradients' paths for ``operands``, whose dout may hold an
+    inf or NaN (the forward path stays): the plan itself unless one of its gradient paths needs
+    dout finite and it is not."""
+    if "dout" not in _needs_finite(plan) or operands.finite("dout"):
+        return plan
+    return _choose_gradients(plan, operands, True)
+
+
+def _needs_finite(plan: ConvPlan) -> set:
+    needs = set()
+    for pass_name in PASSES:
+        needs.update(NEEDS_FINITE.get((pass_name, getattr(plan, pass_name)), ()))
+    return needs | ({"x", "weight"} if plan.one_pass else set())
+
+
+@functools.lru_cache(maxsize=256)
+def _shape_plan(geom: Geometry, dtype: str, forced_items: tuple, one_pass: bool, threads: tuple) -> ConvPlan:
+    """The plan of the shapes alone (every operand finite); ``threads``: what the thread split
+    depends on (numcnn's thread count, whether this thread runs a part, whether BLAS can be
+    limited), a key of the cache only."""
+    forced = dict(forced_items)
+    forward = _pick("forward", _forward_candidates(geom), forced, None)
     # the thread split follows the shapes' plan (a pass of per-sample GEMMs runs on one core
     # when whole, so it splits from less work)
-    shape_gemm = _gemm_kinds(geom, shape_forward, "", "", forced)[0]
+    forward_gemm = _gemm_kinds(geom, forward, "", "", forced_items)[0]
     if "split" in forced:
         min_work = 0 if forced["split"] else math.inf
     else:
-        min_work = _PARALLEL_MIN_MACS_PER_SAMPLE if shape_gemm == "per-sample" else _PARALLEL_MIN_MACS
+        min_work = _PARALLEL_MIN_MACS_PER_SAMPLE if forward_gemm == "per-sample" else _PARALLEL_MIN_MACS
     parts = split(geom, min_work) if geom.in_shape[0] else ((0, 0),)
-    if operands is not None:
-        operands.parts = parts
-    forward = _pick("forward", _forward_candidates(geom), forced, operands)
-    plan = ConvPlan(geom, np.dtype(dtype).name, forward, "", "", parts=parts, split_from=min_work,
-                    threads=_threads.get_num_threads(),
+    plan = ConvPlan(geom, dtype, forward, "", "", parts=parts, split_from=min_work, threads=threads[0],
                     chunking=replace(Chunking(), **{k: v for k, v in forced.items() if k in _CHUNK_FIELDS}),
-                    forced=tuple(sorted(forced.items())))
-    return plan_backward(plan, operands, one_pass)
+                    forced=forced_items)
+    return _choose_gradients(plan, None, one_pass)
 
 
 _CHUNK_FIELDS = {f.name for f in fields(Chunking)}
 
 
-def plan_backward(plan: ConvPlan, operands: Operands | None, one_pass=True) -> ConvPlan:
-    """``plan`` with the weight and input gradients' paths chosen for ``operands`` (whose dout,
-    at the backward, may hold an inf or NaN; the forward path stays)."""
+def _choose_gradients(plan: ConvPlan, operands: Operands | None, one_pass) -> ConvPlan:
+    """``plan`` with the weight and input gradients' paths chosen for ``operands`` (None: all
+    finite) after its forward path."""
     geom, forced, forward = plan.geometry, dict(plan.forced), plan.forward
     weight_grad = _pick("weight_grad", _weight_grad_candidates(geom, forward), forced, operands)
     ig_candidates = _input_grad_candidates(geom, forward)
@@ -537,6 +580,6 @@ def plan_backward(plan: ConvPlan, operands: Operands | None, one_pass=True) -> C
         fused = stacked_dx[1] and wanted and (
             operands is None or (operands.finite("x") and operands.finite("weight")))
     input_grad = "stacked" if fused else _pick("input_grad", ig_candidates, forced, operands)
-    gemms = _gemm_kinds(geom, forward, weight_grad, input_grad, forced)
+    gemms = _gemm_kinds(geom, forward, weight_grad, input_grad, plan.forced)
     return replace(plan, weight_grad=weight_grad, input_grad=input_grad, forward_gemm=gemms[0],
                    weight_grad_gemm=gemms[1], input_grad_gemm=gemms[2], one_pass=fused)

@@ -99,7 +99,7 @@ def run_forward(x, weight, plan: ConvPlan, operands: Operands, bias=None):
     out = np.empty((n, geom.c_out) + geom.out_spatial, dtype=x.dtype)
 
     def part(start, stop):
-        return forward(x[start:stop], weight, geom.part(stop - start), plan, out[start:stop], bias)[1]
+        return forward(x[start:stop], weight, geom, plan, out[start:stop], bias)[1]  # (n from x)
 
     cols = _threads.run(part, list(plan.parts), uses_blas=True)
     return out, ConvColumns(plan, operands, dict(zip(plan.parts, cols)))
@@ -122,7 +122,7 @@ def weight_and_bias_grad(dout, cols: ConvColumns, plan: ConvPlan, bias):
 
     def part(start, stop):
         d = dout[start:stop]
-        return weight_grad(d, cols.parts[start, stop], geom.part(stop - start), plan), (bias_grad(d) if bias else None)
+        return weight_grad(d, cols.parts[start, stop], geom, plan), (bias_grad(d) if bias else None)  # (n from dout)
 
     return _sum_parts(_threads.run(part, list(cols.parts), uses_blas=True))
 
@@ -193,7 +193,7 @@ def conv_nd_and_weight_grad(x, weight, stride, pads, dilation, groups, grad, sum
     out = np.empty((x.shape[0], geom.c_out) + geom.out_spatial, dtype=x.dtype)
 
     def part(start, stop):
-        return gemm.conv_and_weight_grad(x[start:stop], weight, geom.part(stop - start), plan, grad[start:stop],
+        return gemm.conv_and_weight_grad(x[start:stop], weight, geom, plan, grad[start:stop],
                                          out[start:stop], sum_x)
 
     return (out,) + _sum_parts(_threads.run(part, list(plan.parts), uses_blas=True))
