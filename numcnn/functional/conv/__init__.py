@@ -3,6 +3,7 @@
 - api.py: the public functions and their argument checks (``padding`` becomes ``pads`` there);
 - planner.py: which algorithm runs each pass, chosen once per forward from shapes, dtype and
   threads: a printable :class:`ConvPlan` kept in the cache (``cache.plan``); ``force_paths``;
+- rules.py: the speed rules the planner applies (measured thresholds);
 - run.py: runs a plan's passes on its batch parts (threads); the seams conv_transpose.py uses;
 - one module per algorithm, each with ``forward``, ``weight_grad`` and ``input_grad`` (None where
   it has no such pass): gemm (im2col + GEMM, col2im dx), pointwise, stacked, band2d,

@@ -3,7 +3,7 @@
 Instead of im2col, the rows of kH padded input rows per output row are copied (kW * W_out / Wp
 times smaller than the im2col matrix, in runs of kH * Wp elements) and multiplied by a band
 matrix holding the weight, at the price of Wp / kW times the multiply-adds (the band's zeros);
-the planner's rule (planner._use_band2d) says where that pays.  2-D, groups 1; every pass.  The
+the planner's rule (rules.use_band2d) says where that pays.  2-D, groups 1; every pass.  The
 band's zeros meet every entry of the other operand, so the operands must be finite.
 """
 

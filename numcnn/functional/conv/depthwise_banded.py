@@ -2,7 +2,7 @@
 
 Each channel's output rows are ``row_windows @ band``: kH input rows laid side by side times a
 (kH * W) x W_out band matrix holding the horizontal taps.  The band costs Wp / kW times the
-useful multiply-adds, so the planner sends only narrow images here (planner._BANDED_MAX_WIDTH);
+useful multiply-adds, so the planner sends only narrow images here (rules._BANDED_MAX_WIDTH);
 its zeros meet every entry of the other operand, so the operands must be finite.  2-D only;
 every pass, and a second input gradient for stride 1, multiplier 1: the banded forward of the
 padded dout with the flipped kernel (:func:`correlation_input_grad`).

@@ -55,7 +55,7 @@ def forward(x, weight, geom, plan, out, bias):
 
 def weight_grad(dout, cols, geom, plan):
     """dw from the forward's columns: per-sample GEMMs summed, or one GEMM per chunk (transposed
-    for small weights: see planner._DW_TRANSPOSED_MAX)."""
+    for small weights: see rules._DW_TRANSPOSED_MAX)."""
     weight_shape, groups = geom.weight_shape, geom.groups
     dw = d_buf = None
     cog, ckg = weight_shape[0] // groups, math.prod(weight_shape[1:])
@@ -75,7 +75,7 @@ def weight_grad(dout, cols, geom, plan):
 
 def _add_chunk_weight_grad(acc, d_mat, chunk, transposed):
     """``acc`` plus one chunk's share of the weight gradient, (groups, C_out/groups, CK/groups), or
-    with ``transposed`` its transpose (see planner._DW_TRANSPOSED_MAX); the product alone while
+    with ``transposed`` its transpose (see rules._DW_TRANSPOSED_MAX); the product alone while
     ``acc`` is None.  :func:`_weight_from` turns the sum into the weight's layout."""
     if transposed:
         prod = np.matmul(chunk, d_mat.swapaxes(-1, -2))

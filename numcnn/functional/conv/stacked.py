@@ -17,7 +17,7 @@ fwd+bwd, 2 threads 40 -> 33 ms.  Blocks of 2, 3, 4 or 6 MB ran within noise of e
 (conv3d 32.5-33.8 ms; (32, 64, 32, 32) 37.0-39.1; conv1d 7.6-7.8); 2 MB keeps the scratch of
 (16, 128, 16, 16) x (128, 128, 3, 3) at 0.9 of its im2col, against 1.4 with 6 MB.
 
-Groups 1 only; every pass (the planner's rules say where it pays: planner.use_stacked).
+Groups 1 only; every pass (the planner's rules say where it pays: rules.use_stacked).
 """
 
 from __future__ import annotations
