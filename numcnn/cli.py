@@ -21,7 +21,7 @@ COMMANDS = {
     "predict": "numcnn.commands.predict",
     "summary": "numcnn.commands.summary",
     "gradcheck": "numcnn.commands.gradcheck",
-    "bench": "numcnn.bench",
+    "bench": "numcnn.commands.bench",
 }
 
 

@@ -396,17 +396,23 @@ def test_backward_rejects_wrong_cache_and_dout():
 # --- bench rows ------------------------------------------------------------------------------------
 
 def test_family_bench_rows_run():
-    """Every family row of ``numcnn bench`` builds its inputs and runs numcnn's forward + backward."""
-    from numcnn import bench
+    """Every family row of ``numcnn bench`` builds its inputs and runs numcnn's forward + backward:
+    float32 gradients of the inputs' shapes, finite, and not all zero."""
+    from numcnn.commands import bench_cases
 
-    rows = [case for case in bench.CASES if "family" in case.suites]
+    rows = [case for case in bench_cases.CASES if "family" in case.suites]
     ops = {case.op for case in rows}
     assert {"conv_transpose2d", "conv1d", "conv3d", "conv2d_reflect", "avg_pool2d", "adaptive_avg_pool2d"} <= ops
     rng = np.random.default_rng(0)
     for case in rows:
         arrays = case.setup(np.float32, rng)
         forward, backward = case.numcnn(arrays)
-        backward(forward())
+        grads = backward(forward())
+        dx = grads[0] if isinstance(grads, tuple) else grads
+        assert dx.shape == arrays["x"].shape and dx.dtype == np.float32, case.op
+        assert np.isfinite(dx).all() and np.any(dx != 0), case.op
+        if isinstance(grads, tuple) and "w" in arrays:  # (dx, dw, db) of a convolution
+            assert grads[1].shape == arrays["w"].shape and np.isfinite(grads[1]).all(), case.op
 
 
 # --- empty batches ------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ The fast code picks a path by shape (depthwise shifted slices or banded GEMMs, p
 stride-1 dx as a correlation of dout, column matrices kept whole or rebuilt in batch chunks,
 one GEMM per sample or per chunk,
 max-pool without NaN handling and with it, backward by multiplication or by masked adds).  Each
-test forces a path with the module's thresholds and compares with a direct sum over kernel
-offsets written here from the definition (float64, exact up to summation order), or, for
-float32, with a rigorous rounding bound.
+conv test forces its paths with the planner's ``force_paths``, asserts from the plan in the
+cache that they ran, and compares with a direct sum over kernel offsets written here from the
+definition (float64, exact up to summation order), or, for float32, with a rigorous rounding
+bound.
 
 float32 tolerance: an output (or gradient entry) is a sum of m products; computed in float32 in
 any order its error is at most gamma_m * sum |products| with gamma_m = m u / (1 - m u),
@@ -17,6 +18,7 @@ wrong index or a missing term (those are O(1) errors) yet never fails on roundin
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 
@@ -27,7 +29,8 @@ from hypothesis import strategies as st
 
 import numcnn
 from numcnn import reference
-from numcnn.functional import conv as conv_module
+from numcnn.functional.conv import Geometry, conv_nd_input_grad, force_paths, plan_conv
+from numcnn.functional.conv import gemm as gemm_module
 from numcnn.functional import (
     conv1d_backward,
     conv1d_forward,
@@ -96,6 +99,7 @@ def assert_matches_direct(got, want, err_msg=""):
 
 
 def check_conv(x, w, stride, pad, dilation, groups):
+    """Forward and backward against the direct sums; returns the forward's plan."""
     nd = x.ndim - 2
     forward, backward = CONV[nd]
     s, p, d = (stride,) * nd, (pad,) * nd, (dilation,) * nd
@@ -116,7 +120,7 @@ def check_conv(x, w, stride, pad, dilation, groups):
         np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(dw, want_dw, rtol=1e-12, atol=1e-12)
-        return
+        return cache.plan
     # float32: the rounding bound of the module docstring, from the same sums over |values|
     kk = math.prod(w.shape[2:])
     abs_out, abs_dx, abs_dw = direct_conv(np.abs(x64), np.abs(w64), s, p, d, groups, np.abs(d64))
@@ -131,39 +135,62 @@ def check_conv(x, w, stride, pad, dilation, groups):
     ):
         gamma = m * u / (1 - m * u)
         assert np.all(np.abs(got - want) <= 2 * gamma * bound + 1e-30)
+    return cache.plan
 
 
 @pytest.fixture
-def force(monkeypatch):
-    """Set conv-module thresholds for one test: force(_CHUNK_BYTES=1, _CACHE_BYTES=0, ...)."""
+def force():
+    """Plan this test's convolutions with these choices (the planner's force_paths), e.g.
+    force(forward="gemm", samples=1); a later call adds to (and overrides) the earlier ones."""
+    with contextlib.ExitStack() as stack:
+        yield lambda **choices: stack.enter_context(force_paths(**choices))
 
-    def apply(**values):
-        for name, value in values.items():
-            assert hasattr(conv_module, name)
-            monkeypatch.setattr(conv_module, name, value)
 
-    return apply
+def gemms(kind):
+    """Every pass's GEMMs of one kind: 'per-sample' or 'chunk'."""
+    return dict(forward_gemm=kind, weight_grad_gemm=kind, input_grad_gemm=kind)
 
 
 # --------------------------------------------------------------------------------------------
 # conv paths
 
-NO_BAND = dict(_BAND2D_MAX_WASTE=0)  # keep small 2-D layers on the im2col paths
-BAND = dict(_BAND2D_MAX_WASTE=1 << 30, _BAND2D_MAX_COST=1 << 60)
+GEMM = dict(forward="gemm", weight_grad="gemm")  # the im2col passes (dx by its rule: correlation, flat, col2im)
+# off the banded GEMMs: im2col, or for depthwise layers the flat taps where they apply, else shifted slices
+NO_BAND = dict(forward=("gemm", "depthwise-flat", "depthwise-shifted"),
+               weight_grad=("gemm", "depthwise-flat", "depthwise-shifted"),
+               input_grad=("correlation", "flat", "col2im", "depthwise-flat-correlation", "depthwise-shifted"))
+BAND = dict(forward=("band2d", "depthwise-banded"), weight_grad="depthwise-banded",
+            input_grad=("band2d", "depthwise-banded-correlation", "depthwise-banded"))
 
 GEMM_MODES = {
     # columns kept whole or rebuilt per chunk (one sample per chunk: every chunk boundary), and
     # GEMMs per sample (small layers) or one per chunk (large layers)
-    "kept-per-sample": dict(_CACHE_BYTES=1 << 40, _PER_SAMPLE_MNK=1 << 60, **NO_BAND),
-    "kept-per-chunk": dict(_CACHE_BYTES=1 << 40, _PER_SAMPLE_MNK=0, **NO_BAND),
-    "chunked-per-sample": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=1 << 60, **NO_BAND),
-    "chunked-per-chunk": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=0, **NO_BAND),
+    "kept-per-sample": dict(keep_bytes=1 << 40, **gemms("per-sample"), **GEMM),
+    "kept-per-chunk": dict(keep_bytes=1 << 40, **{**gemms("chunk"), "weight_grad_gemm": "chunk-transposed"}, **GEMM),
+    "chunked-per-sample": dict(keep_bytes=0, samples=1, **gemms("per-sample"), **GEMM),
+    "chunked-per-chunk": dict(keep_bytes=0, samples=1, **{**gemms("chunk"), "weight_grad_gemm": "chunk-transposed"}, **GEMM),
     # the weight gradient's chunk GEMMs as dout @ cols.T (large weights) rather than transposed
-    "chunked-per-chunk-dw-untransposed": dict(_CACHE_BYTES=0, _CHUNK_BYTES=1, _PER_SAMPLE_MNK=0, _DW_TRANSPOSED_MAX=0,
-                                              **NO_BAND),
+    "chunked-per-chunk-dw-untransposed": dict(keep_bytes=0, samples=1, **gemms("chunk"), **GEMM),
     # one GEMM of kernel-row windows by a banded weight matrix (2-D, groups=1 only; others ignore it)
     "banded-2d": BAND,
 }
+
+
+def test_plan_prints_each_pass_and_force_paths_checks_its_choices():
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((3, 6, 9, 8)), rng.standard_normal((4, 6, 3, 3))
+    with force_paths(forward="gemm", forward_gemm="chunk", samples=1):
+        _, cache = conv2d_forward(x, w, padding=1)
+    text = str(cache.plan)
+    assert text.splitlines()[0] == "conv plan for x(3, 6, 9, 8) w(4, 6, 3, 3) stride (1, 1) pads ((1, 1), (1, 1)) float64"
+    assert "\n  forward      gemm (chunk GEMMs)\n" in text
+    assert "\n  chunking     im2col columns built once per part" in text  # (small: kept whole)
+    assert "forced       " in text and "forward=('gemm',)" in text
+    for bad in (dict(forward="nope"), dict(input_grad="pointwise-ish"), dict(forward_gemm="big"), dict(speed=1),
+                dict(forward=())):
+        with pytest.raises(ValueError, match="force_paths"):
+            with force_paths(**bad):
+                pass
 
 
 @pytest.mark.parametrize("mode", sorted(GEMM_MODES))
@@ -191,7 +218,21 @@ GEMM_MODES = {
 def test_gemm_paths_match_direct(force, mode, nd, n, c_in, c_out, k, stride, pad, dilation, groups):
     force(**GEMM_MODES[mode])
     x, w = conv_case(nd, n, c_in, c_out, (k,) * nd, (stride,) * nd, pad, (dilation,) * nd, groups, seed=k + 7 * c_in)
-    check_conv(x, w, stride, pad, dilation, groups)
+    plan = check_conv(x, w, stride, pad, dilation, groups)
+    pointwise = k == 1 and stride == 1 and pad == 0
+    if groups == c_in and not pointwise:  # depthwise: its own paths
+        assert plan.forward.startswith("depthwise")
+        return
+    if mode == "banded-2d":
+        assert plan.forward == ("band2d" if nd == 2 and groups == 1 and not pointwise else plan.forward)
+        return
+    assert plan.forward == plan.weight_grad == ("pointwise" if pointwise else "gemm")
+    if not pointwise:
+        modes = GEMM_MODES[mode]
+        assert (plan.forward_gemm, plan.weight_grad_gemm) == (modes["forward_gemm"], modes["weight_grad_gemm"])
+        assert plan.input_grad in ("correlation", "flat", "col2im")
+        assert plan.input_grad_gemm == modes["input_grad_gemm"]
+        assert plan.input_grad == ("col2im" if stride > 1 else "correlation" if c_out <= c_in else "flat")
 
 
 @pytest.mark.parametrize(
@@ -209,9 +250,10 @@ def test_banded_2d_path_matches_direct(force, x_shape, w_shape, options):
     rng = np.random.default_rng(sum(x_shape))
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     out, cache = conv2d_forward(x, w, **options)
-    assert isinstance(cache.cols, (conv_module._BandColumns, conv_module._PartColumns))
-    force(_BAND2D_MAX_WASTE=0)
+    assert (cache.plan.forward, cache.plan.weight_grad, cache.plan.input_grad) == ("band2d",) * 3
+    force(**GEMM)
     want, want_cache = conv2d_forward(x, w, **options)
+    assert want_cache.plan.forward == "gemm"
     dout = rng.standard_normal(out.shape)
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
     dx, dw, _ = conv2d_backward(dout, cache)
@@ -236,13 +278,15 @@ def test_banded_2d_path_matches_direct(force, x_shape, w_shape, options):
 )
 def test_stride1_input_grad_paths_match_direct(force, flat, mode, nd, n, c_in, c_out, k, pad, dilation, groups):
     """Stride 1 with C_out > C_in: dx by flat shifts over the wide dout, or by the strided col2im."""
-    force(_FLAT_DX=flat, _CACHE_BYTES=0, **NO_BAND)
+    force(input_grad="flat" if flat else "col2im", keep_bytes=0, **GEMM)
     if mode == "chunked":
-        force(_CHUNK_BYTES=1)
+        force(samples=1)
     elif mode == "uneven-chunks":
-        force(_flat_chunks=lambda n, per_sample_bytes: [(0, 2), (2, n)], _CHUNK_BYTES=1)
+        force(samples=2)  # 3 samples: chunks of 2 and 1
     x, w = conv_case(nd, n, c_in, c_out, (k,) * nd, (1,) * nd, pad, (dilation,) * nd, groups, seed=k + 5 * c_in)
-    check_conv(x, w, 1, pad, dilation, groups)
+    plan = check_conv(x, w, 1, pad, dilation, groups)
+    if groups != c_in:  # (one input channel per group: the depthwise paths)
+        assert plan.input_grad == ("flat" if flat else "col2im")
 
 
 def test_flat_input_grad_keeps_nonfinite_weights_local():
@@ -260,32 +304,14 @@ def test_flat_input_grad_keeps_nonfinite_weights_local():
     assert_matches_direct(dx, want_dx)
 
 
-def _any_stacked(c_in, c_out, kernel, stride, dilation, groups):
-    return groups == 1 and kernel[0] > 1
-
-
 # every stacked pass wherever it can run (small layers, single-slice residue classes), not only
 # where the rule expects it to be faster
-STACKED = dict(_use_stacked=_any_stacked, _use_stacked_weight_grad=_any_stacked,
-               _use_stacked_input_grad=_any_stacked, **NO_BAND)
+STACKED = dict(forward="stacked", weight_grad="stacked", input_grad="stacked")
 
 
-@pytest.fixture
-def stacked_calls(monkeypatch):
-    """Count the calls of the stacked passes (so a test knows it ran them); a backward that takes
-    both stacked gradients runs them in one pass, counted as both."""
-    calls = {}
-    for name in ("_stacked_forward", "_stacked_weight_grad", "_stacked_input_grad", "_stacked_backward"):
-        original = getattr(conv_module, name)
-
-        def counted(*args, _name=name, _original=original, **kwargs):
-            both = ("_stacked_weight_grad", "_stacked_input_grad", _name)
-            for counted_as in both if _name == "_stacked_backward" else (_name,):
-                calls[counted_as] = calls.get(counted_as, 0) + 1
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(conv_module, name, counted)
-    return calls
+def stacked_ran(plan):
+    """The forward, and both gradients in one pass, by the stacked GEMMs."""
+    return (plan.forward, plan.weight_grad, plan.input_grad, plan.one_pass) == ("stacked",) * 3 + (True,)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -309,17 +335,14 @@ def stacked_calls(monkeypatch):
         ((3, 3, 11, 8), (5, 3, 4, 3), dict(stride=(2, 1), padding=(1, 1))),  # flat rows, classes {0, 2}, {1, 3}
     ],
 )
-def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, blocks, x_shape, w_shape, options):
+def test_stacked_paths_match_direct(force, dtype, blocks, x_shape, w_shape, options):
     """The stacked forward, its weight gradient, and its adjoint for dx (C_out > C_in) or inside
     the correlation (C_out <= C_in): every input slice through one GEMM, then shifted adds; in
     blocks of whole samples (3 = 2 + 1), single slices or two slices (an odd count: uneven)."""
     force(**STACKED)
-    original = conv_module._stacked_blocks
-    limit = conv_module._STACKED_BLOCK_BYTES
-    per_slice = {"two-samples": lambda slices: limit // (2 * slices), "one-slice": lambda slices: limit,
-                 "two-slices": lambda slices: limit // 2}.get(blocks)
-    if per_slice is not None:
-        monkeypatch.setattr(conv_module, "_stacked_blocks", lambda n, slices, _: original(n, slices, per_slice(max(1, slices))))
+    block = {"two-samples": ("samples", 2), "one-slice": ("slices", 1), "two-slices": ("slices", 2)}.get(blocks)
+    if block is not None:
+        force(block=block)
     nd = len(x_shape) - 2
     rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
     x, w = rng.standard_normal(x_shape).astype(dtype), rng.standard_normal(w_shape).astype(dtype)
@@ -327,18 +350,19 @@ def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, bl
     out, cache = forward(x, w, **options)
     dout = rng.standard_normal(out.shape).astype(dtype)
     dx, dw, _ = backward(dout, cache)
-    assert stacked_calls.get("_stacked_forward") and stacked_calls.get("_stacked_weight_grad")
-    assert stacked_calls.get("_stacked_input_grad")  # in one pass with dw, even where C_out <= C_in
+    assert stacked_ran(cache.plan)  # dx in one pass with dw, even where C_out <= C_in
+    assert cache.plan.chunking.block == block
     if w_shape[0] <= x_shape[1] and options.get("stride", 1) == 1:
         # dx alone (as in a transposed convolution's forward): the correlation of dout, itself
         # run by the stacked forward
-        pads = conv_module.conv_padding(options.get("padding", 0), nd, w_shape[2:], (1,) * nd, options.get("dilation", 1))
-        dilation = numcnn.functional._window.as_tuple(options.get("dilation", 1), nd, "dilation")
-        alone = conv_module.conv_nd_input_grad(dout, w, x.shape, (1,) * nd, pads, dilation, 1)
-        assert stacked_calls["_stacked_forward"] == 2
+        geom = cache.geometry
+        with force_paths(input_grad="correlation-stacked"):
+            assert plan_conv(geom, dtype, one_pass=False).input_grad == "correlation-stacked"
+            alone = conv_nd_input_grad(dout, w, x.shape, geom.stride, geom.pads, geom.dilation, 1)
         np.testing.assert_array_equal(alone.shape, dx.shape)
-    force(_STACKED=False)
+    force(forward="gemm", weight_grad="gemm", input_grad=("correlation", "flat", "col2im"))
     want_out, want_cache = forward(x.astype(np.float64), w.astype(np.float64), **options)
+    assert "stacked" not in (want_cache.plan.forward, want_cache.plan.weight_grad, want_cache.plan.input_grad)
     want_dx, want_dw, _ = backward(dout.astype(np.float64), want_cache)
     assert out.dtype == dx.dtype == dw.dtype == dtype
     tol = 1e-12 if dtype == np.float64 else 2e-5  # float32: a few ulps of sums of ~100 terms
@@ -368,36 +392,42 @@ def test_stacked_paths_match_direct(force, stacked_calls, monkeypatch, dtype, bl
 )
 def test_stacked_rule(c_in, c_out, kernel, stride, dilation, forward, weight_grad, input_grad):
     """Where the default rule takes the stacked passes (measured faster there; notes/perf.md)."""
-    args = (c_in, c_out, kernel, stride, dilation, 1)
-    assert conv_module._use_stacked(*args) == forward
-    assert conv_module._use_stacked_weight_grad(*args) == weight_grad
-    assert conv_module._use_stacked_input_grad(*args) == input_grad
-    assert not conv_module._use_stacked(c_in, c_out, kernel, stride, dilation, 2)  # groups
+    size = {1: 64, 2: 32, 3: 16}[len(kernel)]  # wide enough for the banded 2-D GEMM not to pay
+    pads = tuple((k // 2, k // 2) for k in kernel)
+    for groups in (1, 2):
+        geom = Geometry((2, c_in) + (size,) * len(kernel), (c_out, c_in // groups) + kernel, stride, pads, dilation, groups)
+        plan = plan_conv(geom, np.float32)
+        assert (plan.forward == "stacked") == (forward and groups == 1)
+        assert (plan.weight_grad == "stacked") == (weight_grad and groups == 1)
+        assert (plan.input_grad == "stacked") == (input_grad and groups == 1)
+        assert plan.one_pass == (weight_grad and input_grad and groups == 1)
 
 
-def test_stacked_paths_match_direct_sums(stacked_calls):
+def test_stacked_paths_match_direct_sums():
     """The bench's conv3d layer in miniature (16 input and 32 output channels) takes every stacked
     pass by the default rule, and they agree with the definition."""
     x, w = conv_case(3, 2, 16, 32, (3, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1, seed=4)
-    check_conv(x[:, :, :5, :6, :4], w, 1, 1, 1, 1)
-    assert set(stacked_calls) == {"_stacked_forward", "_stacked_weight_grad", "_stacked_input_grad", "_stacked_backward"}
+    assert stacked_ran(check_conv(x[:, :, :5, :6, :4], w, 1, 1, 1, 1))
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_stacked_backward_in_parts_matches_the_plain_passes(force, stacked_calls, monkeypatch, bias):
+def test_stacked_backward_in_parts_matches_the_plain_passes(force, monkeypatch, bias):
     """dw, db and dx from one stacked pass per batch part (dY built once for both GEMMs), with
     the forward's parts on two threads, against the unstacked passes on one."""
     x, w = conv_case(3, 5, 16, 32, (3, 3, 3), (1, 1, 1), 1, (1, 1, 1), 1, seed=5)
     x = x[:, :, :5, :6, :4]
     b = np.random.default_rng(2).standard_normal(32) if bias else None
     dout = np.random.default_rng(3).standard_normal((5, 32, 5, 6, 4))
-    force(_PARALLEL_MIN_MACS=0, _PARALLEL_MIN_MACS_PER_SAMPLE=0)
+    force(split=True)
     monkeypatch.setattr("numcnn._threads._num_threads", 2)
-    got = conv3d_backward(dout, conv3d_forward(x, w, b, padding=1)[1])
-    assert stacked_calls["_stacked_backward"] == (2 if numcnn._threads._blas_controller() else 1)
-    force(_STACKED=False)
-    monkeypatch.setattr("numcnn._threads._num_threads", 1)
-    want = conv3d_backward(dout, conv3d_forward(x, w, b, padding=1)[1])
+    out, cache = conv3d_forward(x, w, b, padding=1)
+    got = conv3d_backward(dout, cache)
+    assert stacked_ran(cache.plan)
+    assert len(cache.plan.parts) == (2 if numcnn._threads._blas_controller() else 1)
+    force(split=False, **GEMM)
+    want_out, want_cache = conv3d_forward(x, w, b, padding=1)
+    assert want_cache.plan.forward == "gemm" and len(want_cache.plan.parts) == 1
+    want = conv3d_backward(dout, want_cache)
     for g, wnt in zip(got, want):
         if bias or wnt is not None:
             np.testing.assert_allclose(g, wnt, rtol=1e-12, atol=1e-12)
@@ -448,15 +478,18 @@ def test_stacked_paths_keep_nonfinite_values_local(force, where, w_shape):
 
 
 NONFINITE_PATHS = {
-    # name: (thresholds, x shape, weight shape, groups)
-    "im2col": (dict(_STACKED=False, **NO_BAND), (2, 4, 7, 7), (6, 4, 3, 3), 1),
-    "im2col-correlation-dx": (dict(_STACKED=False, **NO_BAND), (2, 6, 7, 7), (4, 6, 3, 3), 1),
+    # name: (forced paths, x shape, weight shape, groups)
+    "im2col": (GEMM, (2, 4, 7, 7), (6, 4, 3, 3), 1),
+    "im2col-correlation-dx": (GEMM, (2, 6, 7, 7), (4, 6, 3, 3), 1),
     "band2d": (BAND, (2, 4, 7, 7), (6, 4, 3, 3), 1),
-    "stacked": (dict(STACKED, **NO_BAND), (2, 4, 7, 7), (6, 4, 3, 3), 1),
-    "stacked-correlation-dx": (dict(STACKED, **NO_BAND), (2, 6, 7, 7), (4, 6, 3, 3), 1),
-    "depthwise-banded": (dict(_FLAT_DEPTHWISE=False, _BANDED_MAX_WIDTH=1 << 30), (2, 3, 7, 7), (3, 1, 3, 3), 3),
-    "depthwise-flat": (dict(_FLAT_DEPTHWISE=True, _BANDED_MAX_WIDTH=0), (2, 3, 7, 7), (3, 1, 3, 3), 3),
-    "depthwise-shifted": (dict(_FLAT_DEPTHWISE=False, _BANDED_MAX_WIDTH=0), (2, 3, 7, 7), (3, 1, 3, 3), 3),
+    "stacked": (STACKED, (2, 4, 7, 7), (6, 4, 3, 3), 1),
+    "stacked-correlation-dx": (dict(STACKED, input_grad="correlation-stacked"), (2, 6, 7, 7), (4, 6, 3, 3), 1),
+    "depthwise-banded": (dict(forward="depthwise-banded", weight_grad="depthwise-banded",
+                              input_grad="depthwise-banded-correlation"), (2, 3, 7, 7), (3, 1, 3, 3), 3),
+    "depthwise-flat": (dict(forward="depthwise-flat", weight_grad="depthwise-flat",
+                            input_grad="depthwise-flat-correlation"), (2, 3, 7, 7), (3, 1, 3, 3), 3),
+    "depthwise-shifted": (dict(forward="depthwise-shifted", weight_grad="depthwise-shifted",
+                               input_grad="depthwise-shifted"), (2, 3, 7, 7), (3, 1, 3, 3), 3),
 }
 
 
@@ -467,11 +500,11 @@ def test_an_inf_reaches_only_the_outputs_whose_sums_it_is_in(force, monkeypatch,
     """Paths that multiply structural zeros (a band matrix's, padding rows', a wide layout's
     extra columns) by every entry of an operand must not turn an inf there into NaN elsewhere:
     the NaN and inf pattern of every result is the direct sums' (independent of their order)."""
-    thresholds, x_shape, w_shape, groups = NONFINITE_PATHS[path]
-    force(**thresholds)
+    choices, x_shape, w_shape, groups = NONFINITE_PATHS[path]
+    force(**choices)
     if split:
         monkeypatch.setattr(numcnn._threads, "_num_threads", 2)
-        force(_PARALLEL_MIN_MACS=0, _PARALLEL_MIN_MACS_PER_SAMPLE=0)
+        force(split=True)
     rng = np.random.default_rng(len(path))
     x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
     dout = rng.standard_normal((x_shape[0], w_shape[0]) + x_shape[2:])  # padding 1: same size
@@ -484,9 +517,13 @@ def test_an_inf_reaches_only_the_outputs_whose_sums_it_is_in(force, monkeypatch,
         want = direct_conv(x, w, (1, 1), (1, 1), (1, 1), groups, dout)
     for name, got, expected in zip(("out", "dx", "dw"), (out, dx, dw), want):
         assert_matches_direct(got, expected, err_msg=name)
+    # the forced forward ran unless an inf in an operand it needs finite kept it off
+    forced = choices["forward"] if isinstance(choices["forward"], str) else choices["forward"][0]
+    needs_finite = {"band2d": ("x", "w"), "stacked": ("w",), "depthwise-banded": ("x", "w")}.get(forced, ())
+    assert (cache.plan.forward == forced) == (where not in needs_finite)
 
 
-@pytest.mark.parametrize("path", ["flat", "flat-per-sample", "banded", "shifted"])
+@pytest.mark.parametrize("path", ["flat", "flat-per-sample", "banded", "banded-correlation", "shifted"])
 @pytest.mark.parametrize(
     "nd, c, mult, k, stride, pad, dilation",
     [
@@ -502,11 +539,24 @@ def test_an_inf_reaches_only_the_outputs_whose_sums_it_is_in(force, monkeypatch,
     ],
 )
 def test_depthwise_paths_match_direct(force, path, nd, c, mult, k, stride, pad, dilation):
-    force(_FLAT_DEPTHWISE=path.startswith("flat"), _BANDED_MAX_WIDTH=1 << 30 if path == "banded" else 0)
+    """Each depthwise path where it applies; elsewhere (1-D, 3-D, strides, multipliers) the
+    forced choice falls back to the next of its list, down to the shifted slices."""
+    kind = path.split("-")[0]
+    dx = {"flat": "depthwise-flat-correlation", "banded": "depthwise-banded",
+          "banded-correlation": "depthwise-banded-correlation"}.get(path.replace("-per-sample", ""), "depthwise-shifted")
+    paths = (f"depthwise-{kind}", "depthwise-shifted")
+    force(forward=paths, weight_grad=paths, input_grad=(dx, "depthwise-shifted"))
     if path == "flat-per-sample":
-        force(_FLAT_DEPTHWISE_CHUNK_BYTES=1)
+        force(flat_depthwise_bytes=1)
     x, w = conv_case(nd, 3, c, c * mult, (k,) * nd, (stride,) * nd, pad, (dilation,) * nd, c, seed=c + k)
-    check_conv(x, w, stride, pad, dilation, groups=c)
+    plan = check_conv(x, w, stride, pad, dilation, groups=c)
+    flat_applies = nd == 2 and mult == 1 and stride == 1
+    applies = {"flat": flat_applies, "banded": nd == 2, "shifted": True}[kind]
+    assert plan.forward == (f"depthwise-{kind}" if applies else "depthwise-shifted")
+    uncropped = pad <= dilation * (k - 1)
+    dx_applies = {"depthwise-flat-correlation": flat_applies and uncropped, "depthwise-banded": nd == 2,
+                  "depthwise-banded-correlation": flat_applies, "depthwise-shifted": True}[dx]
+    assert plan.input_grad == (dx if dx_applies else "depthwise-shifted")
 
 
 def _col2im_geometry(nd, data, max_size, max_kernel):
@@ -607,7 +657,9 @@ def test_banded_row_windows_match_padded_input(h, kh, stride, dil, top, bottom, 
     padded = np.pad(x, ((0, 0), (0, 0), (max(top, 0), bottom + span), (0, 0)))[:, :, max(-top, 0):]
     want = np.stack([padded[:, :, o * stride + i * dil] for o in range(out_h) for i in range(kh)], axis=2)
     want = want.reshape(3, 2, out_h, kh * x.shape[3]).transpose(1, 0, 2, 3)  # (C, N, Ho, kH * W)
-    got = conv_module._row_windows(x, top, kh, stride, dil, out_h, ones=ones).reshape(2, 3, out_h, -1)
+    from numcnn.functional.conv.depthwise_banded import _row_windows
+
+    got = _row_windows(x, top, kh, stride, dil, out_h, ones=ones).reshape(2, 3, out_h, -1)
     np.testing.assert_array_equal(got[..., : kh * x.shape[3]], want)
     if ones:
         assert np.all(got[..., -1] == 1)
@@ -623,9 +675,10 @@ def test_banded_depthwise_with_uneven_same_padding_matches_shifted(force, kernel
     b = rng.standard_normal(3)
     dout = rng.standard_normal(x.shape)
     results = {}
-    for path, width in (("banded", 1 << 30), ("shifted", 0)):
-        force(_FLAT_DEPTHWISE=False, _BANDED_MAX_WIDTH=width)
-        out, cache = conv2d_forward(x, w, b, padding="same", dilation=dilation, groups=3)
+    for path, dx in (("banded", "depthwise-banded-correlation"), ("shifted", "depthwise-shifted")):
+        with force_paths(forward=f"depthwise-{path}", weight_grad=f"depthwise-{path}", input_grad=dx):
+            out, cache = conv2d_forward(x, w, b, padding="same", dilation=dilation, groups=3)
+        assert (cache.plan.forward, cache.plan.input_grad) == (f"depthwise-{path}", dx)
         results[path] = (out,) + conv2d_backward(dout, cache)
     for got, want in zip(results["banded"], results["shifted"]):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
@@ -648,19 +701,14 @@ def test_banded_depthwise_with_uneven_same_padding_matches_shifted(force, kernel
 )
 def test_conv2d_random_configs_float64(n, groups, cg_in, cg_out, k, stride, pad, dilation, chunked, banded,
                                        per_sample, seed):
-    names = ("_CACHE_BYTES", "_CHUNK_BYTES", "_BANDED_MAX_WIDTH", "_PER_SAMPLE_MNK", "_BAND2D_MAX_WASTE")
-    saved = {name: getattr(conv_module, name) for name in names}
-    try:
-        conv_module._CACHE_BYTES = 0 if chunked else 1 << 40
-        conv_module._CHUNK_BYTES = 1 if chunked else 1 << 40
-        conv_module._BANDED_MAX_WIDTH = 1 << 30 if banded else 0
-        conv_module._PER_SAMPLE_MNK = 1 << 60 if per_sample else 0
-        conv_module._BAND2D_MAX_WASTE = 1 << 30 if banded and groups == 1 else 0
+    chunking = dict(keep_bytes=0, samples=1) if chunked else dict(keep_bytes=1 << 40, chunk_bytes=1 << 40)
+    with force_paths(**(BAND if banded else NO_BAND), **chunking, **gemms("per-sample" if per_sample else "chunk")):
         x, w = conv_case(2, n, groups * cg_in, groups * cg_out, (k, k), (stride,) * 2, pad, (dilation,) * 2, groups, seed)
-        check_conv(x, w, stride, pad, dilation, groups)
-    finally:
-        for name, value in saved.items():
-            setattr(conv_module, name, value)
+        plan = check_conv(x, w, stride, pad, dilation, groups)
+    if plan.forward == "gemm":
+        assert plan.forward_gemm == ("per-sample" if per_sample else "chunk")
+    pointwise = k == 1 and stride == 1 and pad == 0
+    assert ("band" in plan.forward) == (banded and not pointwise and (groups == 1 or cg_in == 1))
 
 
 @pytest.mark.parametrize("per_sample", [True, False], ids=["per-sample", "per-chunk"])
@@ -678,12 +726,12 @@ def test_conv2d_random_configs_float64(n, groups, cg_in, cg_out, k, stride, pad,
     ],
 )
 def test_float32_paths_within_rounding_bound(force, c_in, c_out, k, stride, pad, groups, banded, per_sample):
-    force(_BANDED_MAX_WIDTH=1 << 30 if banded else 0, _CHUNK_BYTES=4096, _CACHE_BYTES=0,
-          _PER_SAMPLE_MNK=1 << 60 if per_sample else 0, **(BAND if banded and groups == 1 else NO_BAND))
+    force(chunk_bytes=4096, keep_bytes=0, **gemms("per-sample" if per_sample else "chunk"), **(BAND if banded else NO_BAND))
     rng = np.random.default_rng(c_in + c_out)
     x = rng.standard_normal((5, c_in, 13, 12)).astype(np.float32)
     w = rng.standard_normal((c_out, c_in // groups, k, k)).astype(np.float32)
-    check_conv(x, w, stride, pad, 1, groups)
+    plan = check_conv(x, w, stride, pad, 1, groups)
+    assert ("band" in plan.forward) == banded
 
 
 def test_fast_conv_matches_cs231n_reference():
@@ -701,7 +749,7 @@ def test_fast_conv_matches_cs231n_reference():
 
 
 def test_conv_does_not_modify_inputs_or_keep_stale_columns(force):
-    force(_CACHE_BYTES=1 << 40)
+    force(keep_bytes=1 << 40)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, 6, 6))
     w = rng.standard_normal((4, 3, 3, 3))
@@ -735,12 +783,12 @@ def test_transposed_backward_in_one_pass_matches_direct(force, monkeypatch, chun
     for output gradient x, db = sum of dout, all as the direct sums (float64)."""
     from numcnn.functional import conv_transpose as transpose_module
 
-    force(_PER_SAMPLE_MNK=0, _BAND2D_MAX_WASTE=0, _STACKED=False, _PARALLEL_MIN_MACS=0,
-          **({"_CHUNK_BYTES": 1} if chunks == "per-sample" else {}))
+    force(split=True, input_grad=("correlation", "flat", "col2im"), **GEMM, **gemms("chunk"),
+          **({"samples": 1} if chunks == "per-sample" else {}))
     monkeypatch.setattr("numcnn._threads._num_threads", threads)
-    calls = []
-    one_pass = conv_module._conv_and_weight_grad
-    monkeypatch.setattr(conv_module, "_conv_and_weight_grad", lambda *a: calls.append(a[0].shape[0]) or one_pass(*a))
+    calls = []  # the batch parts the one-pass backward ran (a spy: it returns what it computes)
+    one_pass = gemm_module.conv_and_weight_grad
+    monkeypatch.setattr(gemm_module, "conv_and_weight_grad", lambda *a: calls.append(a[0].shape[0]) or one_pass(*a))
     forward, backward = transpose_module._conv_transpose_forward, transpose_module._conv_transpose_backward
     rng = np.random.default_rng(nd * 100 + k)
     x = rng.standard_normal((n, c_in) + (4,) * nd)

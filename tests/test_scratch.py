@@ -111,17 +111,16 @@ def test_single_plane_gradients_do_not_alias_scratch(stride):
     np.testing.assert_array_equal(*first)
 
 
-def test_banded_rows_kept_in_the_cache_are_not_scratch(monkeypatch):
+def test_banded_rows_kept_in_the_cache_are_not_scratch():
     """The banded 2-D path keeps its kernel-row windows for the backward; with one channel and a
     1 x k kernel they are a contiguous block of the (scratch) padded input, so they must be a copy."""
-    from numcnn.functional import conv as conv_module
+    from numcnn.functional.conv import force_paths
 
-    monkeypatch.setattr(conv_module, "_BAND2D_MAX_WASTE", 1 << 30)
-    monkeypatch.setattr(conv_module, "_BAND2D_MAX_COST", 1 << 60)
     rng = np.random.default_rng(2)
     x, w = rng.standard_normal((2, 1, 5, 6)), rng.standard_normal((4, 1, 1, 3))
-    out, cache = conv2d_forward(x, w, padding=(0, 1))
-    assert isinstance(cache.cols, conv_module._BandColumns)
+    with force_paths(forward="band2d"):
+        out, cache = conv2d_forward(x, w, padding=(0, 1))
+    assert cache.plan.forward == "band2d"
     dout = np.cos(out)
     want = conv2d_backward(dout, cache)
     conv2d_forward(rng.standard_normal(x.shape), w, padding=(0, 1))  # reuses this thread's scratch

@@ -13,7 +13,7 @@ import pytest
 
 import numcnn
 from numcnn import _threads
-from numcnn.functional import conv as conv_module
+from numcnn.functional.conv import Geometry, force_paths, plan_conv
 from numcnn.functional import avg_pool as avg_pool_module
 from numcnn.functional import pool as pool_module
 from numcnn.functional import (
@@ -39,21 +39,21 @@ def split_everything(monkeypatch):
     """Split every pass over ``threads`` threads, however small (restored afterwards)."""
     saved = _threads._num_threads
 
-    def apply(threads):
-        numcnn.set_num_threads(threads)
-        monkeypatch.setattr(conv_module, "_PARALLEL_MIN_MACS", 0)
-        monkeypatch.setattr(conv_module, "_PARALLEL_MIN_MACS_PER_SAMPLE", 0)
-        monkeypatch.setattr(pool_module, "_PARALLEL_MIN_WORK", 0)
-        monkeypatch.setattr(avg_pool_module, "_PARALLEL_MIN_WORK", 0)
+    with force_paths(split=True):  # the convolutions' plans
 
-    yield apply
+        def apply(threads):
+            numcnn.set_num_threads(threads)
+            monkeypatch.setattr(pool_module, "_PARALLEL_MIN_WORK", 0)
+            monkeypatch.setattr(avg_pool_module, "_PARALLEL_MIN_WORK", 0)
+
+        yield apply
     _threads._num_threads = saved
 
 
 def run_conv(nd, x, w, b, **options):
     forward, backward = CONV[nd]
     out, cache = forward(x, w, b, **options)
-    split = isinstance(cache.cols, conv_module._PartColumns)
+    split = len(cache.plan.parts) > 1
     assert split == (numcnn.get_num_threads() > 1 and _threads._blas_controller() is not None)
     dout = np.random.default_rng(9).standard_normal(out.shape)
     return (out,) + tuple(backward(dout, cache))
@@ -246,10 +246,10 @@ def test_parts_do_not_nest_and_small_work_stays_whole(monkeypatch):
 )
 def test_split_threshold_is_lower_where_a_whole_pass_uses_one_core(x_shape, w_shape, stride, pad, groups, per_sample):
     nd = len(x_shape) - 2
-    out_spatial = tuple((n + 2 * pad - k) // stride + 1 for n, k in zip(x_shape[2:], w_shape[2:]))
-    weight = np.zeros(w_shape)
-    got = conv_module._min_split_work(x_shape, weight, (stride,) * nd, ((pad, pad),) * nd, (1,) * nd, out_spatial, groups)
-    assert got == (conv_module._PARALLEL_MIN_MACS_PER_SAMPLE if per_sample else conv_module._PARALLEL_MIN_MACS)
+    geom = Geometry(x_shape, w_shape, (stride,) * nd, ((pad, pad),) * nd, (1,) * nd, groups)
+    plan = plan_conv(geom, np.float32)
+    assert plan.split_from == (8e6 if per_sample else 40e6)  # multiply-adds (notes/perf.md)
+    assert (plan.forward_gemm == "per-sample") == per_sample
 
 
 def test_without_a_blas_to_limit_blas_passes_stay_whole(monkeypatch):

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._batch import accepts_unbatched, unbatched_backward
 from ._window import as_tuple, check_cache, check_dout, check_groups, check_input, check_weight
-from .conv import bias_grad, conv_nd, conv_nd_and_weight_grad, conv_nd_input_grad, conv_nd_weight_grad
+from .conv import bias_grad, check_bias, conv_nd, conv_nd_and_weight_grad, conv_nd_input_grad, conv_nd_weight_grad
 
 __all__ = [
     "conv_transpose1d_forward",
@@ -69,16 +69,7 @@ def _check_args(x, weight, bias, stride, padding, output_padding, groups, dilati
     if c_in % groups:
         raise ValueError(f"groups={groups} must divide in_channels (x.shape[1]={c_in})")
     c_out = weight.shape[1] * groups
-    if bias is not None:
-        if not isinstance(bias, np.ndarray):
-            raise TypeError(f"bias must be a numpy.ndarray or None, got {type(bias).__name__}")
-        if bias.shape != (c_out,):
-            raise ValueError(
-                f"bias must have shape ({c_out},) to match weight {weight.shape} with groups={groups}, "
-                f"got {bias.shape}"
-            )
-        if bias.dtype != x.dtype:
-            raise TypeError(f"bias dtype {bias.dtype} does not match x dtype {x.dtype}")
+    check_bias(bias, c_out, x, f"weight {weight.shape} with groups={groups}")
     kernel = weight.shape[2:]
     if any(k < 1 for k in kernel):
         raise ValueError(f"weight must have a non-empty kernel, got shape {weight.shape}")
