@@ -392,7 +392,8 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
                         f"try a lower --lr (now {current_lr(optimizer):g})"
                     )
                 model.zero_grad()
-                model.backward(dlogits, input_grad=False)  # the images need no gradient
+                # the images need no gradient; the graph is not needed again (a fresh one per step)
+                model.backward(dlogits, input_grad=False, retain_graph=False)
                 optimizer.step()
                 total_loss += float(loss) * len(yb)
                 correct += int(np.sum(np.argmax(logits, axis=1) == yb))
