@@ -518,7 +518,8 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
                         + _divergence_advice(epoch, current_lr(optimizer))
                     )
                 model.zero_grad()
-                model.backward(dlogits, input_grad=False)  # the images need no gradient
+                # the images need no gradient; the graph is not needed again (a fresh one per step)
+                model.backward(dlogits, input_grad=False, retain_graph=False)
                 optimizer.step()
                 total_loss += float(loss) * len(yb)
                 correct += int(np.sum(np.argmax(logits, axis=1) == yb))

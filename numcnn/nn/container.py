@@ -30,8 +30,6 @@ class ModuleList(Module):
         self._modules.clear()
         for i, module in enumerate(modules):
             self._modules[str(i)] = module
-        for name in [n for n in self.__dict__ if n.isdigit()]:
-            del self.__dict__[name]  # attributes '0', '1', ... are not used: _modules is the list
 
     def _index(self, index: int) -> int:
         n = len(self._modules)

@@ -33,12 +33,13 @@ class CrossEntropyLoss(Module):
     def forward(self, logits, y):
         return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
 
-    def backward(self, dout=1.0, input_grad=True):
+    def backward(self, dout=1.0, input_grad=True, retain_graph=True):
         if isinstance(dout, bool) or not isinstance(dout, (numbers.Real, np.ndarray)) or np.ndim(dout) != 0:
             raise ValueError(f"dout of a scalar loss must be a scalar, got {dout!r}")
         kept = self._explicit
         dtype = kept[1].dtype if kept is not None else np.float64
-        dlogits = super().backward(np.asarray(dout, dtype=dtype), input_grad)
+        # the graph is one node holding dlogits: kept, so backward() may be asked again, as before
+        dlogits = super().backward(np.asarray(dout, dtype=dtype), input_grad, retain_graph)
         return dlogits[0] if isinstance(dlogits, tuple) else dlogits
 
     def extra_repr(self):

@@ -17,6 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from ..autograd import Tensor, is_grad_enabled, record, run_backward
+from ..autograd.graph import replacing
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
@@ -41,7 +42,9 @@ class Parameter(Tensor):
 
 class Module:
     """Base class.  Subclasses set ``Parameter`` attributes, buffers via ``register_buffer`` and
-    child modules as attributes, and implement ``forward(x)`` and ``backward(dout)``."""
+    child modules as attributes, and implement ``forward(*inputs)`` on Tensors, as in PyTorch;
+    gradients come from the tape.  (A subclass may instead define ``forward`` on ndarrays and its
+    own ``backward(dout)``: see :func:`_call_legacy`.)"""
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -97,17 +100,22 @@ class Module:
         if any(isinstance(a, Tensor) for a in inputs) or any(isinstance(a, Tensor) for a in kwargs.values()):
             return self.forward(*inputs, **kwargs)
         recording = is_grad_enabled()
+        old = self._explicit
         if not recording:
             object.__setattr__(self, "_explicit", None)
-        # While recording, the last call's graph is replaced only once this one is built, as a
-        # module's cache used to be: freeing it all first makes the allocator hand the memory
-        # back to the OS and fault it in again (LeNet-5: 1,900 page faults, +50 % per step).
         wrapped = tuple(
             _InputLeaf(a, recording and np.issubdtype(a.dtype, np.floating)) if isinstance(a, np.ndarray) else a
             for a in inputs
         )
         try:
-            outputs = self.forward(*wrapped, **kwargs)
+            if recording and old is not None:
+                # the last call's graph is freed node by node as this one is recorded (see
+                # autograd.graph.replacing), not all at once
+                roots = [o for o in (old[1] if isinstance(old[1], tuple) else (old[1],)) if isinstance(o, Tensor)]
+                with replacing(roots):
+                    outputs = self.forward(*wrapped, **kwargs)
+            else:
+                outputs = self.forward(*wrapped, **kwargs)
         except BaseException:
             object.__setattr__(self, "_explicit", None)  # a later backward must not find the old graph
             raise
@@ -117,7 +125,7 @@ class Module:
             return tuple(_array(o) for o in outputs)
         return _array(outputs)
 
-    def backward(self, dout, input_grad=True):
+    def backward(self, dout, input_grad=True, retain_graph=True):
         """The explicit API: backpropagate ``dout`` from the outputs of the last ndarray call,
         ACCUMULATE into the parameters' ``.grad``, and return the input's gradient: one array, or a
         tuple with one per floating ndarray input when there are several (integer inputs, such
@@ -126,8 +134,9 @@ class Module:
         ``dout`` is one array, or a tuple with one per output (None for an output to skip); one
         array for several outputs goes to the first.  ``input_grad=False`` says the caller has no
         use for the input's gradient (the images going into a network): convolutions then skip
-        computing it, and None is returned.  The graph is kept, so ``backward`` may be called
-        again (gradients accumulate) until the next forward.
+        computing it, and None is returned.  The graph is kept until the next forward (which
+        frees it node by node as it records its own), so ``backward`` may be called again (the
+        parameters' gradients accumulate); ``retain_graph=False`` frees it during the pass.
         """
         kept = self._explicit
         if kept is None:
@@ -148,7 +157,7 @@ class Module:
                 raise ValueError(f"{type(self).__name__}.backward: dout has shape {g.shape}, the output has shape {out.shape}")
             roots.append(out)
             grads.append(g)
-        run_backward(roots, grads, retain_graph=True)
+        run_backward(roots, grads, retain_graph=retain_graph)
         if not input_grad:
             return None
         dxs = tuple(

@@ -55,7 +55,16 @@ def test_explicit_backward_accumulates_and_input_grad_false_returns_none():
     assert model.backward(dout, input_grad=False) is None
     for n, p in model.named_parameters():
         np.testing.assert_allclose(p.grad, 2 * once[n], rtol=1e-12, atol=0)
-    np.testing.assert_array_equal(model.backward(dout), dx1)  # the input's gradient is not accumulated
+    # the input's gradient is not accumulated; retain_graph=False frees the graph
+    np.testing.assert_array_equal(model.backward(dout, retain_graph=False), dx1)
+    with pytest.raises(RuntimeError, match="a second time"):
+        model.backward(dout)
+    # a new forward frees the old graph node by node: a backward through it would fail
+    out = model(x)
+    old_graph = model._explicit
+    model(x)
+    assert old_graph[1]._node.backward is None
+    assert model.backward(dout) is not None
 
 
 def test_backward_before_forward_and_bad_dout():
