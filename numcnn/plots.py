@@ -72,6 +72,8 @@ def plot_curves(history: list[dict], path, label_smoothing: float = 0.0) -> bool
 
 
 def _first_conv_index(model) -> int | None:
+    if not hasattr(model, "__getitem__"):
+        return None
     for i, module in enumerate(model):
         if type(module).__name__ == "Conv2d":
             return i
@@ -91,8 +93,15 @@ def first_layer_maps(model, image: np.ndarray) -> tuple[np.ndarray, str] | None:
     """The first convolution's output ``(C_out, H', W')`` on one normalised image ``(1, C, H, W)``,
     after the activation that follows it, if any; and a name for what is shown."""
     i = _first_conv_index(model)
-    if i is None or not hasattr(model, "__getitem__"):
-        return None
+    if i is None:
+        # not a chain (a ResNet, a U-Net): the stem convolution alone, on the image it reads
+        conv = next((m for m in model.modules() if type(m).__name__ == "Conv2d"), None)
+        if conv is None or conv.in_channels != image.shape[1]:
+            return None
+        from .autograd import no_grad
+
+        with no_grad():
+            return np.asarray(conv(image), dtype=np.float64)[0], "first conv output"
     end, name = i + 1, "conv output"
     if end < len(model) and type(model[end]).__name__ in ("ReLU", "LeakyReLU"):
         end, name = end + 1, f"after {type(model[end]).__name__}"
