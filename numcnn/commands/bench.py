@@ -9,6 +9,11 @@ extra memory of one numcnn forward+backward: in all, and "extra" beyond the arra
 return (out, dx, dw, db), for convolutions also relative to one im2col matrix.  A last line
 times the CS231n naive loops once against the best of 11 fast runs.  ``--explain`` prints each
 conv row's plan (the paths its passes take) instead of timing anything.
+
+The "models" rows (bench_models.py) time whole networks the same way: a ResNet-20 training step
+(forward, loss, backward, SGD step) and ResNet-18 inference under ``no_grad``, against PyTorch
+twins given numcnn's weights; the inference row also reports the peak memory of the same forward
+recording the graph.
 """
 
 from __future__ import annotations
@@ -26,7 +31,16 @@ from . import bench_cases, bench_timing
 from .bench_cases import SUITES
 
 DESCRIPTION = ("Time numcnn's forward+backward against PyTorch's on a fixed list of layers (conv, pooling "
-               "and the rest of the family), or with --explain print the plan of each conv row.")
+               "and the rest of the family) and whole models (a ResNet-20 training step, ResNet-18 "
+               "inference), or with --explain print the plan of each conv row.")
+
+SUITE_HELP = (
+    "which rows to run: quick (4 conv and 2 max-pool rows, under a minute), conv (9 conv2d rows), "
+    "pool (5 max_pool2d rows), family (conv_transpose2d, reflect-padded conv2d, conv1d, conv3d, "
+    "avg/adaptive pools, max_unpool2d), models (a ResNet-20 training step, batch 64 of 3x32x32, "
+    "as the trainer runs it and on the tape, and ResNet-18 inference, batch 8 of 3x224x224, "
+    "under no_grad), all (every row but the tape training step; the default)"
+)
 
 
 
@@ -100,10 +114,10 @@ def write_plot(rows, path):
 def add_parser(subparsers):
     p = subparsers.add_parser(
         "bench",
-        help="time conv, pooling and the rest of the family forward+backward against PyTorch",
+        help="time conv, pooling, the rest of the family and whole models against PyTorch",
         description=DESCRIPTION,
     )
-    p.add_argument("--suite", choices=SUITES, default="all", help="which rows to run (default: all; quick < 1 min)")
+    p.add_argument("--suite", choices=SUITES, default="all", help=SUITE_HELP)
     p.add_argument("--repeat", type=int, default=5, help="timed repeats per row; medians are reported (default 5)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="dtype of every row's arrays (default float32)")
@@ -164,6 +178,10 @@ def main(args) -> int:
     for op, s in summary.items():
         best = f" (best-of-repeats {s['geomean_ratio_best']:.2f})" if "geomean_ratio_best" in s else ""
         print(f"{op}: geometric-mean ratio numcnn/torch {s['geomean_ratio']:.2f}{best}, worst {s['worst_ratio']:.2f}")
+    for r in rows:
+        if r.get("recording_peak_mib") is not None:
+            print(f"{r['op']} {r['shape']}: peak memory {r['peak_mib']:.1f} MiB under no_grad, "
+                  f"{r['recording_peak_mib']:.1f} MiB recording the graph")
     naive_rows = []
     for case in cases:
         if case.naive is not None:
@@ -179,7 +197,8 @@ def main(args) -> int:
                        "rows": rows, "summary": summary, "naive": naive_rows}, f, indent=2)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            # some rows carry fields of their own (the inference row's recording_peak_mib)
+            writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
             writer.writeheader()
             writer.writerows(rows)
     if args.plot:

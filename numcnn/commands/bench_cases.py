@@ -10,7 +10,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-SUITES = ("quick", "conv", "pool", "family", "all")
+from . import bench_models
+
+SUITES = ("quick", "conv", "pool", "family", "models", "all")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Case:
     im2col_elements: int = 0  # size of one im2col matrix, for the memory column (0: not reported)
     naive: Callable | None = field(default=None)  # (arrays) -> callable running the reference loops
     plan: Callable | None = None  # (arrays) -> the ConvPlan of a conv row (numcnn bench --explain)
+    warm_calls: int = 3  # untimed calls at least, before each timed one (bench_timing._warm)
+    extra: Callable | None = None  # (arrays) -> more fields for the row, measured once after the timing
 
 
 def _conv_out(size, k, s, p):
@@ -322,3 +326,7 @@ def _family_cases() -> list[Case]:
 
 
 CASES += _family_cases()
+
+
+# --- whole models (issue 13): bench_models.py --------------------------------------------------
+CASES += bench_models.model_cases()

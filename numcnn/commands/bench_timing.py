@@ -102,10 +102,10 @@ _WARM_CALLS = 3
 _WARM_SECONDS = 0.05
 
 
-def _warm(forward, backward):
+def _warm(forward, backward, min_calls=_WARM_CALLS):
     start = time.perf_counter()
     calls = 0
-    while calls < _WARM_CALLS or time.perf_counter() - start < _WARM_SECONDS:
+    while calls < min_calls or time.perf_counter() - start < _WARM_SECONDS:
         _time_pair(forward, backward)
         calls += 1
 
@@ -149,11 +149,11 @@ def run_case(case: Case, dtype, repeat, torch, pause, rng) -> dict:
         # a block: untimed calls until this side runs at its steady speed (its worker threads
         # and the cores were asleep during the pause, as they never are in a training loop), one
         # timed call, then a pause so its threads stop spinning before the other side runs
-        _warm(*ours)
+        _warm(*ours, case.warm_calls)
         samples["numcnn"].append(_time_pair(*ours))
         time.sleep(pause)
         if theirs:
-            _warm(*theirs)
+            _warm(*theirs, case.warm_calls)
             samples["torch"].append(_time_pair(*theirs))
             time.sleep(pause)
     row = {"op": case.op, "shape": case.shape}
@@ -174,6 +174,8 @@ def run_case(case: Case, dtype, repeat, torch, pause, rng) -> dict:
     row["extra_mib"] = extra / 2**20
     itemsize = np.dtype(dtype).itemsize
     row["extra_vs_im2col"] = extra / (case.im2col_elements * itemsize) if case.im2col_elements else None
+    if case.extra is not None:
+        row.update(case.extra(arrays))
     return row
 
 

@@ -170,6 +170,40 @@ def _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     return out, MaxPoolCache(x.shape, x.dtype, argmax, kernel, stride, padding, dilation, out.shape)
 
 
+def max_pool_values(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
+    """The output of ``max_pool{nd}d_forward`` alone, for a pass that records nothing (inference,
+    under ``no_grad``): the same ``np.maximum`` running maximum over the kernel offsets, so the
+    same values (NaN propagates), without the argmax a backward needs, which takes four of the
+    five passes per offset (ResNet-18's stem pool, x (8, 64, 112, 112) k3 s2 p1: see
+    notes/bench-models.md).  ``x``: batched, (N, C, *spatial).
+    """
+    kernel, stride, padding, dilation = _check_pool_args(x, kernel_size, stride, padding, dilation, nd)
+    out_spatial = pool_output_shape(x.shape[2:], kernel, stride, padding, dilation, bool(ceil_mode))
+    pads = _pool_pads(x.shape[2:], kernel, stride, padding, dilation, out_spatial)
+    offsets = kernel_offsets(kernel)
+    lead = (slice(None), slice(None))
+    out = np.empty(x.shape[:2] + out_spatial, dtype=x.dtype)
+
+    def part(start, stop):
+        xp = pad_into_scratch(x[start:stop], pads, "pool_pad", value=-np.inf)
+        rows = out[start:stop]
+        windows = [xp[lead + window_slices(offset, out_spatial, stride, dilation)] for offset in offsets]
+        np.copyto(rows, windows[0])
+        for v in windows[1:]:
+            np.maximum(rows, v, out=rows)
+        if np.isnan(rows).any():
+            # as _max_pool_forward's exact rerun: strictly greater or NaN takes over, so the
+            # first of equal zeros keeps its sign (np.maximum's choice between -0.0 and +0.0 is
+            # its SIMD kernel's) and the last NaN wins
+            np.copyto(rows, windows[0])
+            for v in windows[1:]:
+                np.copyto(rows, v, where=np.greater(v, rows) | np.isnan(v))
+
+    ranges = _threads.parts(x.shape[0], x.size * len(offsets), _PARALLEL_MIN_WORK, uses_blas=False)
+    _threads.run(part, ranges, uses_blas=False)
+    return out
+
+
 def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd):
     """The public forwards' result: ``(out, cache)``, or ``((out, indices), cache)``."""
     out, cache = _max_pool_forward(x, kernel_size, stride, padding, dilation, ceil_mode, nd)

@@ -8,7 +8,8 @@ records nothing (PyTorch's flat per-plane indices, what ``max_unpool*`` takes).
 from __future__ import annotations
 
 from ... import functional as _pairs
-from ...autograd import Tensor, record
+from ...autograd import Tensor, is_grad_enabled, record
+from ...functional.pool import max_pool_values
 from ._bind import data, parent, unary
 
 __all__ = [
@@ -20,8 +21,18 @@ __all__ = [
 ]
 
 
-def _with_indices(forward, backward, input, args, name, return_indices, **options):
-    """A max pool: its output on the tape, and the indices (when asked) as a constant Tensor."""
+def _records(input) -> bool:
+    """Whether an op on ``input`` now records a node (as :func:`numcnn.autograd.record` decides)."""
+    return is_grad_enabled() and isinstance(input, Tensor) and input.requires_grad
+
+
+def _with_indices(forward, backward, input, args, name, return_indices, values_nd=None, **options):
+    """A max pool: its output on the tape, and the indices (when asked) as a constant Tensor.
+    ``values_nd``: for ``max_pool{values_nd}d``, when nothing is recorded (``no_grad``, or an input
+    that needs no gradient) and ``input`` is batched, the output alone, without the backward's
+    argmax (the same values)."""
+    if values_nd and not return_indices and not _records(input) and data(input).ndim == values_nd + 2:
+        return Tensor(max_pool_values(data(input), *args, nd=values_nd, **options))
     if not return_indices:
         return unary(forward, backward, input, *args, name=name, **options)
     (out, indices), cache = forward(data(input), *args, return_indices=True, **options)
@@ -31,7 +42,7 @@ def _with_indices(forward, backward, input, args, name, return_indices, **option
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """1-D max pooling over (N, C, L).  See :func:`max_pool2d`."""
     return _with_indices(_pairs.max_pool1d_forward, _pairs.max_pool1d_backward, input, (kernel_size,),
-                         "max_pool1d", return_indices, stride=stride, padding=padding, dilation=dilation,
+                         "max_pool1d", return_indices, values_nd=1, stride=stride, padding=padding, dilation=dilation,
                          ceil_mode=ceil_mode)
 
 
@@ -43,14 +54,14 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     Tensor, shape (N, C, H_out, W_out); ``(Tensor, indices)`` when ``return_indices``
     """
     return _with_indices(_pairs.max_pool2d_forward, _pairs.max_pool2d_backward, input, (kernel_size,),
-                         "max_pool2d", return_indices, stride=stride, padding=padding, dilation=dilation,
+                         "max_pool2d", return_indices, values_nd=2, stride=stride, padding=padding, dilation=dilation,
                          ceil_mode=ceil_mode)
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """3-D max pooling over (N, C, D, H, W).  See :func:`max_pool2d`."""
     return _with_indices(_pairs.max_pool3d_forward, _pairs.max_pool3d_backward, input, (kernel_size,),
-                         "max_pool3d", return_indices, stride=stride, padding=padding, dilation=dilation,
+                         "max_pool3d", return_indices, values_nd=3, stride=stride, padding=padding, dilation=dilation,
                          ceil_mode=ceil_mode)
 
 
