@@ -35,11 +35,12 @@ import numpy as np
 from . import __version__
 from . import optim as optim_mod
 from .checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
+from .autograd import Tensor, no_grad
 from .data import DataSet, Normalizer, Splits, load_dataset
 from .data.augment import EpochAugmentation, check_augment_options, default_crop_padding
 from .errors import UserError
 from .functional import cross_entropy, softmax
-from .models import MODELS, build_model, model_spec
+from .models import MODELS, build_model, check_label_kind, model_spec, uses_tape
 from .nn import init
 
 __all__ = ["TrainConfig", "train", "resume", "evaluate", "predict_proba", "load_run_model", "OPTIMIZERS", "SCHEDULERS"]
@@ -139,8 +140,17 @@ def load_splits(config: TrainConfig, normalizer: Normalizer | None = None) -> Sp
     )
 
 
+def logits_of(model, x: np.ndarray) -> np.ndarray:
+    """``model``'s logits for the images ``x`` as an array, without recording gradients."""
+    if uses_tape(model):
+        with no_grad():
+            return model(Tensor(x)).data
+    return model(x)
+
+
 def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float = 0.0) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` (in eval mode) on ``data``; (nan, nan) when empty."""
+    """Mean loss and accuracy of ``model`` (in eval mode) on ``data``; (nan, nan) when empty.
+    For per-pixel labels ``(N, H, W)`` the accuracy is the fraction of pixels classified right."""
     if len(data) == 0:
         return float("nan"), float("nan")
     was_training = model.training
@@ -148,19 +158,20 @@ def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float
     total_loss, correct = 0.0, 0
     try:
         for xb, yb in data.batches(batch_size):
-            logits = model(xb)
+            logits = logits_of(model, xb)
             loss, _ = cross_entropy(logits, yb, label_smoothing=label_smoothing)
             total_loss += float(loss) * len(yb)
             correct += int(np.sum(np.argmax(logits, axis=1) == yb))
     finally:
         model.train(was_training)
-    return total_loss / len(data), correct / len(data)
+    return total_loss / len(data), correct / data.y.size
 
 
 def predict_proba(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Class probabilities ``(N, num_classes)`` float64 for normalised images ``x``."""
+    """Class probabilities ``(N, num_classes)`` (per pixel: ``(N, num_classes, H, W)``) float64
+    for normalised images ``x``."""
     model.eval()
-    out = [softmax(model(x[i : i + batch_size]).astype(np.float64), axis=1) for i in range(0, len(x), batch_size)]
+    out = [softmax(logits_of(model, x[i : i + batch_size]).astype(np.float64), axis=1) for i in range(0, len(x), batch_size)]
     return np.concatenate(out)
 
 
@@ -275,6 +286,7 @@ def _run(run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_af
     if tuple(spec["input_shape"]) != splits.input_shape:
         raise UserError(f"the data's images are {splits.input_shape} but the run's model takes {tuple(spec['input_shape'])}")
     check_labels(splits, spec["num_classes"], config.dataset)
+    check_label_kind(spec["name"], splits.train.y, config.dataset)
 
     init.manual_seed(config.seed)
     model = build_model(spec)
@@ -396,7 +408,8 @@ def _epoch_augmentation(config: TrainConfig, splits: Splits, epoch: int) -> Epoc
 
 def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoch: int, quiet: bool, augmentation=None):
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    total_loss, correct, seen, seen_labels = 0.0, 0, 0, 0
+    tape = uses_tape(model)
     bar = _progress(data.num_batches(config.batch_size), f"epoch {epoch}/{config.epochs}", quiet)
     # A diverging run overflows before its loss turns non-finite; that is reported as a
     # UserError below, so NumPy's overflow warnings would only be noise.
@@ -405,7 +418,8 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
             for i, (xb, yb) in enumerate(data.batches(config.batch_size, rng)):
                 if augmentation is not None:
                     xb = augmentation(xb, seen)  # seen: xb's position in this epoch's order
-                logits = model(xb)
+                out = model(Tensor(xb)) if tape else model(xb)
+                logits = out.data if tape else out
                 loss, dlogits = cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
                 if not math.isfinite(loss):
                     raise UserError(
@@ -413,17 +427,21 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
                         f"try a lower --lr (now {current_lr(optimizer):g})"
                     )
                 model.zero_grad()
-                model.backward(dlogits, input_grad=False)  # the images need no gradient
+                if tape:
+                    out.backward(dlogits)
+                else:
+                    model.backward(dlogits, input_grad=False)  # the images need no gradient
                 optimizer.step()
                 total_loss += float(loss) * len(yb)
                 correct += int(np.sum(np.argmax(logits, axis=1) == yb))
                 seen += len(yb)
+                seen_labels += yb.size  # pixels, for per-pixel labels
                 bar.update(1)
                 if i % 10 == 0:
-                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False)
+                    bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen_labels:.2%}", refresh=False)
     finally:
         bar.close()
-    return total_loss / seen, correct / seen
+    return total_loss / seen, correct / seen_labels
 
 
 def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say) -> dict:

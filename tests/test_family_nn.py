@@ -71,7 +71,7 @@ def test_conv_transpose_module_gradient_and_output_size():
     assert out.shape == (1, 3, 6, 6)
     dout = rng.standard_normal(out.shape)
     dx = m.backward(dout)
-    num = numeric_grad(lambda v: m.forward(v, output_size=(6, 6)), x, dout)
+    num = numeric_grad(lambda v: m(v, output_size=(6, 6)), x, dout)
     np.testing.assert_allclose(dx, num, atol=1e-7)
     with pytest.raises(ValueError, match="output_size"):
         m(x, output_size=(7, 7))

@@ -115,22 +115,24 @@ def _topological_order(roots):
     """Tensors reachable from ``roots`` through recorded nodes, each after all of its inputs."""
     order, seen = [], set()
     for root in roots:
-        if id(root) in seen:
-            continue
-        seen.add(id(root))
         stack = [(root, False)]
         while stack:
             tensor, expanded = stack.pop()
             if expanded:
                 order.append(tensor)
                 continue
+            # Marked when expanded, not when pushed: a tensor pushed earlier by one consumer and
+            # reached again through another must be expanded above the second one's marker, or it
+            # would be ordered before that consumer (a = x; cat([a, a * 3]) lost a * 3's gradient).
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
             stack.append((tensor, True))
             node = tensor._node
             if node is None:
                 continue
             for parent in node.parents:
                 if parent is not None and parent.requires_grad and id(parent) not in seen:
-                    seen.add(id(parent))
                     stack.append((parent, False))
     return order
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..data import DATASETS, DataSet, Normalizer, load_dataset
 from ..errors import UserError
+from ..models import check_label_kind
 from ..train import TrainConfig, check_labels, evaluate, load_run_model, predict_proba
 
 
@@ -51,11 +52,13 @@ def run_command(args) -> int:
         raise UserError(f"the {args.split} split of {name} is empty")
     num_classes = spec["num_classes"]
     check_labels(data, num_classes, name)
+    check_label_kind(spec["name"], data.y, name)
     loss, acc = evaluate(model, data)
     pred = np.argmax(predict_proba(model, data.x), axis=1)
-    confusion = np.bincount(data.y * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+    confusion = np.bincount((data.y * num_classes + pred).ravel(), minlength=num_classes**2).reshape(num_classes, num_classes)
     classes = meta.get("classes") or [str(i) for i in range(num_classes)]
-    print(f"{name} {args.split}: {len(data)} images, loss {loss:.4f}, accuracy {acc:.2%} ({int(np.trace(confusion))}/{len(data)})")
+    print(f"{name} {args.split}: {len(data)} images, loss {loss:.4f}, accuracy {acc:.2%} ({int(np.trace(confusion))}/{data.y.size}"
+          f"{' pixels' if data.y.ndim > 1 else ''})")
     width = max(5, max(len(str(c)) for c in classes[:num_classes]))
     print("per class:  " + "  ".join(
         f"{classes[c]}: {confusion[c, c] / max(1, confusion[c].sum()):.1%}" for c in range(num_classes)

@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
             "(uint8 0..255; 0..16 for the built-in digits) shaped (H, W), (C, H, W), (N, H, W) or "
             "(N, C, H, W); or a PNG (read with matplotlib) or JPEG/other image (read with Pillow, if "
             "installed), converted to the model's channels and resized to its input size. MNIST-style "
-            "models expect a light digit on a dark background: use --invert for dark-on-light images."
+            "models expect a light digit on a dark background: use --invert for dark-on-light images. "
+            "A per-pixel model (unet_small) prints each image's map of classes instead."
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by numcnn train (or a checkpoint .npz)")
@@ -133,6 +134,16 @@ def run_command(args) -> int:
     raw = load_inputs(Path(args.file), spec["input_shape"], normalizer, args.invert)
     probs = predict_proba(model, normalizer(raw))
     classes = meta.get("classes") or [str(i) for i in range(spec["num_classes"])]
+    if probs.ndim == 4:  # a per-pixel model: one class map per image
+        for i, p in enumerate(probs):
+            labels = np.argmax(p, axis=0)
+            prefix = f"[{i}] " if len(probs) > 1 else ""
+            print(f"{prefix}class per pixel (mean probability {p.max(axis=0).mean():.4f}); classes: "
+                  + ", ".join(f"{c} {name}" for c, name in enumerate(classes)))
+            width = len(str(len(classes) - 1))
+            for row in labels:
+                print("  " + " ".join(f"{v:>{width}d}" for v in row))
+        return 0
     k = len(classes) if args.top is None else max(1, min(args.top, len(classes)))
     for i, p in enumerate(probs):
         best = int(np.argmax(p))

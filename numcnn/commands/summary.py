@@ -7,16 +7,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..autograd import Tensor, no_grad
 from ..errors import UserError
-from ..models import DEFAULT_INPUT_SHAPES, MODELS, build_model, model_spec
-from ..nn import Sequential
+from ..models import DEFAULT_INPUT_SHAPES, DEFAULT_NUM_CLASSES, MODELS, build_model, model_spec, uses_tape
+from ..nn import Module, Sequential
 
 __all__ = ["LayerRow", "layer_table", "format_table"]
 
 
 @dataclass(frozen=True)
 class LayerRow:
-    name: str  # state-dict prefix, e.g. "0"
+    name: str  # the module's state-dict prefix, e.g. "0" or "layer1.0.conv1"
     kind: str  # class name and arguments, e.g. "Conv2d(1, 6, k=5, p=2)"
     output_shape: tuple  # without the batch dimension
     params: int
@@ -97,20 +98,63 @@ def _flops(module, x_shape, out_shape) -> int:
     return out_numel
 
 
-def layer_table(model: Sequential, input_shape) -> list[LayerRow]:
-    """Run one zero image of ``input_shape`` ``(C, H, W)`` through ``model`` (in eval mode) and
-    describe each top-level layer."""
-    x = np.zeros((1, *input_shape), dtype=np.float32)
+def layer_table(model: Module, input_shape) -> list[LayerRow]:
+    """Run one zero image of ``input_shape`` ``(C, H, W)`` through ``model`` (in eval mode, under
+    ``no_grad``) and describe every call of a leaf module (one without children), in call order.
+
+    A leaf called twice (a ReLU shared within a residual block) gets a row per call, its
+    parameters counted at the first.  Work done outside modules (residual additions,
+    concatenations) is not counted.  Parameters of modules that never ran get one last row, so
+    the rows add up to the model's parameter count.
+    """
+    params = next(iter(model.parameters()), None)
+    dtype = params.data.dtype if params is not None else np.float32
+    x = np.zeros((1, *input_shape), dtype=dtype)
     model.eval()
-    rows = []
-    for name, module in model.named_children():
-        try:
-            out = module(x)
-        except ValueError as exc:
-            raise UserError(f"layer {name} {_describe(module)} cannot take input {x.shape[1:]}: {exc}") from exc
-        params = sum(p.data.size for p in module.parameters())
-        rows.append(LayerRow(name, _describe(module), tuple(out.shape[1:]), int(params), _flops(module, x.shape[1:], out.shape[1:])))
-        x = out
+    rows: list[LayerRow] = []
+    counted: set[int] = set()
+
+    def record(name, module, forward):
+        def recorded(inp, *args, **kwargs):
+            try:
+                out = forward(inp, *args, **kwargs)
+            except ValueError as exc:
+                raise UserError(f"layer {name} {_describe(module)} cannot take input {tuple(inp.shape[1:])}: {exc}") from exc
+            n_params = 0 if id(module) in counted else sum(p.data.size for p in module.parameters())
+            counted.add(id(module))
+            in_shape, out_shape = tuple(inp.shape[1:]), tuple(out.shape[1:])
+            rows.append(LayerRow(name, _describe(module), out_shape, int(n_params), _flops(module, in_shape, out_shape)))
+            return out
+
+        return recorded
+
+    def in_order(sequential):
+        # Sequential may run a max pool before the ReLU it follows (same result); the table lists
+        # the layers as written.
+        def forward(inp):
+            for child in sequential:
+                inp = child(inp)
+            return inp
+
+        return forward
+
+    wrapped = []
+    for name, module in model.named_modules():
+        if not any(True for _ in module.children()):
+            wrapped.append(module)
+            object.__setattr__(module, "forward", record(name or type(module).__name__, module, module.forward))
+        elif isinstance(module, Sequential):
+            wrapped.append(module)
+            object.__setattr__(module, "forward", in_order(module))
+    try:
+        with no_grad():
+            model(Tensor(x) if uses_tape(model) else x)
+    finally:
+        for module in wrapped:
+            del module.__dict__["forward"]
+    unused = model.num_parameters() - sum(r.params for r in rows)
+    if unused:
+        rows.append(LayerRow("", "(modules not run)", (), int(unused), 0))
     return rows
 
 
@@ -150,8 +194,8 @@ def add_parser(subparsers) -> None:
         "summary",
         help="per-layer output shapes, parameter counts and FLOPs of a model",
         description=(
-            "Print a model's layers with the output shape of each (batch dimension left out), its "
-            "parameter count and its forward FLOPs per image (2 per multiply-add in Conv/Linear, one "
+            "Print every layer a model runs, in order, with the output shape of each (batch dimension "
+            "left out), its parameter count and its forward FLOPs per image (2 per multiply-add in Conv/Linear, one "
             "per window element in pooling, one per element for activations, two for BatchNorm). "
             "Either a zoo model (--model, --input-shape, --num-classes) or a trained run (RUN_DIR)."
         ),
@@ -159,8 +203,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", default=None, help="a run folder (instead of --model)")
     p.add_argument("--model", choices=list(MODELS), default=None, help="zoo model (default: lenet5)")
     p.add_argument("--input-shape", metavar="C,H,W", default=None,
-                   help="input image shape (default: the model's classic one: 1,28,28 for lenet5, 3,32,32 otherwise)")
-    p.add_argument("--num-classes", type=int, default=10, metavar="N", help="classes (default: 10)")
+                   help="input image shape (default: the model's classic one: 1,28,28 for lenet5, 3,224,224 for "
+                   "resnet18/34/50, 1,8,8 for unet_small, 3,32,32 otherwise)")
+    p.add_argument("--num-classes", type=int, default=None, metavar="N",
+                   help="classes (default: the model's: 1000 for resnet18/34/50, 11 for unet_small, else 10)")
     p.set_defaults(func=run_command)
 
 
@@ -175,7 +221,8 @@ def run_command(args) -> int:
     else:
         name = args.model or "lenet5"
         shape = _shape(args.input_shape) if args.input_shape else DEFAULT_INPUT_SHAPES[name]
-        model = build_model(model_spec(name, shape, args.num_classes))
+        num_classes = args.num_classes if args.num_classes is not None else DEFAULT_NUM_CLASSES[name]
+        model = build_model(model_spec(name, shape, num_classes))
     print(f"{name} on {'x'.join(map(str, shape))} inputs")
     print(format_table(layer_table(model, shape), shape))
     return 0

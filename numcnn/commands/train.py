@@ -65,12 +65,15 @@ def add_parser(subparsers) -> None:
             "  numcnn train --dataset mnist --data-dir ~/data/mnist --epochs 5\n"
             "  numcnn train --dataset cifar10 --data-dir cifar-10-batches-py --model vgg_small --epochs 30\n"
             "  numcnn train --dataset cifar10 --data-dir cifar-10-batches-py --model vgg_small --augment\n"
+            "  numcnn train --model resnet20 --epochs 5\n"
+            "  numcnn train --dataset digits_seg --model unet_small --epochs 5\n"
             "  numcnn train --resume runs/digits-lenet5-20250101-120000 --epochs 40"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     data = p.add_argument_group("data")
-    data.add_argument("--dataset", choices=DATASETS, default=None, help=f"data set (default: {_DEFAULTS.dataset}, built in)")
+    data.add_argument("--dataset", choices=DATASETS, default=None, help=f"data set (default: {_DEFAULTS.dataset}, built in; digits_seg: the same digits "
+                      "labelled per pixel, digit+1 on ink and 0 on background, for unet_small)")
     data.add_argument(
         "--data-dir", metavar="DIR", default=None,
         help="folder with the data files: MNIST/Fashion-MNIST IDX files (train-*/t10k-*, .gz or not; "

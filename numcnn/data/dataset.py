@@ -19,7 +19,7 @@ from . import sources
 
 __all__ = ["DATASETS", "DataSet", "Normalizer", "Splits", "load_dataset", "batches"]
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "npz")
+DATASETS = ("digits", "digits_seg", "mnist", "fashion-mnist", "cifar10", "npz")
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -67,7 +67,8 @@ class Normalizer:
 
 @dataclass
 class DataSet:
-    """Images ``x`` ``(N, C, H, W)`` float32 (normalised) and int64 labels ``y`` ``(N,)``."""
+    """Images ``x`` ``(N, C, H, W)`` float32 (normalised) and int64 labels ``y``: ``(N,)``, or
+    ``(N, H, W)`` (one per pixel) for segmentation sets."""
 
     x: np.ndarray
     y: np.ndarray
@@ -156,8 +157,10 @@ def load_dataset(
 
     Parameters
     ----------
-    name : {'digits', 'mnist', 'fashion-mnist', 'cifar10', 'npz'}
-        ``digits`` is built in; the others are read from ``data_dir``: IDX files
+    name : {'digits', 'digits_seg', 'mnist', 'fashion-mnist', 'cifar10', 'npz'}
+        ``digits`` is built in, and so is ``digits_seg``, the same images with a label per pixel
+        (the digit + 1 on ink, 0 on background; see :func:`~numcnn.data.sources.read_digits_seg`);
+        the others are read from ``data_dir``: IDX files
         (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``),
         CIFAR-10's python batches (``data_batch_1..5``, ``test_batch``), or an ``.npz`` file (or a
         directory holding one) with ``x``, ``y`` and optionally ``x_val``/``y_val``,
@@ -180,13 +183,15 @@ def load_dataset(
     classes: tuple[str, ...] = ()
     scale = 1.0 / 255.0
     x_val = y_val = None
-    if name == "digits":
-        x, y = sources.read_digits()
+    if name in ("digits", "digits_seg"):
+        x, y = sources.read_digits() if name == "digits" else sources.read_digits_seg()
         scale = 1.0 / 16.0
         rest, test_idx = _take(len(y), _count(test_size, len(y), "--test-size"), rng)
         x_test, y_test = x[test_idx], y[test_idx]
         x, y = x[rest], y[rest]
         classes = tuple(str(i) for i in range(10))
+        if name == "digits_seg":
+            classes = ("background",) + classes
     elif name in ("mnist", "fashion-mnist"):
         if data_dir is None:
             raise UserError(f"--dataset {name} needs --data-dir DIR holding the IDX files")

@@ -25,6 +25,7 @@ from ..errors import UserError
 
 __all__ = [
     "read_digits",
+    "read_digits_seg",
     "read_idx",
     "read_idx_split",
     "read_cifar10",
@@ -49,6 +50,20 @@ def read_digits() -> tuple[np.ndarray, np.ndarray]:
     except (OSError, KeyError, ValueError, zlib.error, zipfile.BadZipFile) as exc:
         raise UserError(f"the built-in digits file {DIGITS_PATH} is missing or damaged ({exc}); reinstall numcnn") from exc
     return images[:, None, :, :], labels.astype(np.int64)
+
+
+# Pixels at least this bright (of 16) are ink in ``digits_seg``: half intensity, about a third of
+# all pixels.
+DIGITS_INK_THRESHOLD = 8
+
+
+def read_digits_seg() -> tuple[np.ndarray, np.ndarray]:
+    """The built-in digits as a segmentation set: images ``(1797, 1, 8, 8)`` uint8 and per-pixel
+    labels ``(1797, 8, 8)`` int64, ``digit + 1`` where the pixel is ink (value >= 8 of 16) and
+    0 (background) elsewhere: 11 classes."""
+    images, labels = read_digits()
+    ink = images[:, 0] >= DIGITS_INK_THRESHOLD
+    return images, np.where(ink, labels[:, None, None] + 1, 0).astype(np.int64)
 
 
 # --- IDX (MNIST, Fashion-MNIST) ---------------------------------------------------------------

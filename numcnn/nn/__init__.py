@@ -1,8 +1,9 @@
 """Layers as modules, with PyTorch's names and constructor signatures; thin wrappers over
-``numcnn.functional``."""
+:mod:`numcnn.nn.functional` (``import numcnn.nn.functional as F``)."""
 
-from . import init
+from . import functional, init
 from .activation import LeakyReLU, ReLU
+from .container import ModuleDict, ModuleList
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
 from .flatten import Flatten
@@ -32,6 +33,9 @@ __all__ = [
     "Module",
     "Parameter",
     "Sequential",
+    "ModuleList",
+    "ModuleDict",
+    "functional",
     "init",
     "Linear",
     "Identity",

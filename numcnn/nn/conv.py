@@ -1,6 +1,6 @@
 """Convolution modules: ``Conv1d/2d/3d`` and ``ConvTranspose1d/2d/3d`` with PyTorch's constructor
 signatures, parameter names (``weight``, ``bias``) and default initialisation; thin wrappers over
-``numcnn.functional``."""
+:mod:`numcnn.nn.functional`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import math
 
 import numpy as np
 
-from .. import functional as F
 from ..functional._window import as_tuple
 from ..functional.padding import check_padding_mode
+from . import functional as F
 from . import init
 from .module import Module, Parameter
 
@@ -18,17 +18,9 @@ __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "
 
 
 class _ConvBase(Module):
-    """What a convolution and a transposed convolution module share: the backward pass (weight
-    and bias gradients accumulate) and the repr."""
+    """What a convolution and a transposed convolution module share: the repr."""
 
     _nd = 2
-
-    def backward(self, dout, input_grad=True):
-        dx, dw, db = self._backward(dout, self._cached(self._cache), input_grad=input_grad)
-        self.weight.accumulate(dw)
-        if self.bias is not None:
-            self.bias.accumulate(db)
-        return dx
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -50,8 +42,7 @@ class _ConvBase(Module):
 
 class _ConvNd(_ConvBase):
     _nd = 2
-    _forward = staticmethod(F.conv2d_forward)
-    _backward = staticmethod(F.conv2d_backward)
+    _function = staticmethod(F.conv2d)
 
     def __init__(
         self,
@@ -92,29 +83,18 @@ class _ConvNd(_ConvBase):
         shape = (out_channels, in_channels // groups) + self.kernel_size
         self.weight = Parameter(init.kaiming_uniform(shape, fan_in, dtype))
         self.register_parameter("bias", Parameter(init.uniform_bias(out_channels, fan_in, dtype)) if bias else None)
-        self._cache = None
 
     def forward(self, x):
         self._check_input_dtype(x, self.weight.data)
-        out, self._cache = self._forward(
-            x,
-            self.weight.data,
-            None if self.bias is None else self.bias.data,
-            stride=self.stride,
-            padding=self.padding,
-            dilation=self.dilation,
-            groups=self.groups,
-            padding_mode=self.padding_mode,
-        )
-        return out
+        return self._function(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+                              padding_mode=self.padding_mode)
 
 
 class Conv1d(_ConvNd):
     """1-D convolution over (N, C_in, L); weight (C_out, C_in/groups, kL).  See ``torch.nn.Conv1d``."""
 
     _nd = 1
-    _forward = staticmethod(F.conv1d_forward)
-    _backward = staticmethod(F.conv1d_backward)
+    _function = staticmethod(F.conv1d)
 
 
 class Conv2d(_ConvNd):
@@ -126,22 +106,19 @@ class Conv2d(_ConvNd):
     """
 
     _nd = 2
-    _forward = staticmethod(F.conv2d_forward)
-    _backward = staticmethod(F.conv2d_backward)
+    _function = staticmethod(F.conv2d)
 
 
 class Conv3d(_ConvNd):
     """3-D convolution over (N, C_in, D, H, W); weight (C_out, C_in/groups, kD, kH, kW).  See ``torch.nn.Conv3d``."""
 
     _nd = 3
-    _forward = staticmethod(F.conv3d_forward)
-    _backward = staticmethod(F.conv3d_backward)
+    _function = staticmethod(F.conv3d)
 
 
 class _ConvTransposeNd(_ConvBase):
     _nd = 2
-    _forward = staticmethod(F.conv_transpose2d_forward)
-    _backward = staticmethod(F.conv_transpose2d_backward)
+    _function = staticmethod(F.conv_transpose2d)
 
     def __init__(
         self,
@@ -182,7 +159,6 @@ class _ConvTransposeNd(_ConvBase):
         shape = (in_channels, out_channels // groups) + self.kernel_size
         self.weight = Parameter(init.kaiming_uniform(shape, fan_in, dtype))
         self.register_parameter("bias", Parameter(init.uniform_bias(out_channels, fan_in, dtype)) if bias else None)
-        self._cache = None
 
     def _output_padding(self, x, output_size):
         """PyTorch's rule: the output_padding that makes the output ``output_size``."""
@@ -207,22 +183,10 @@ class _ConvTransposeNd(_ConvBase):
             result.append(o - smallest)
         return tuple(result)
 
-    def __call__(self, x, output_size=None):
-        return self.forward(x, output_size)
-
     def forward(self, x, output_size=None):
         self._check_input_dtype(x, self.weight.data)
-        out, self._cache = self._forward(
-            x,
-            self.weight.data,
-            None if self.bias is None else self.bias.data,
-            stride=self.stride,
-            padding=self.padding,
-            output_padding=self._output_padding(x, output_size),
-            groups=self.groups,
-            dilation=self.dilation,
-        )
-        return out
+        return self._function(x, self.weight, self.bias, self.stride, self.padding,
+                              self._output_padding(x, output_size), self.groups, self.dilation)
 
 
 class ConvTranspose1d(_ConvTransposeNd):
@@ -230,8 +194,7 @@ class ConvTranspose1d(_ConvTransposeNd):
     See ``torch.nn.ConvTranspose1d``."""
 
     _nd = 1
-    _forward = staticmethod(F.conv_transpose1d_forward)
-    _backward = staticmethod(F.conv_transpose1d_backward)
+    _function = staticmethod(F.conv_transpose1d)
 
 
 class ConvTranspose2d(_ConvTransposeNd):
@@ -243,8 +206,7 @@ class ConvTranspose2d(_ConvTransposeNd):
     """
 
     _nd = 2
-    _forward = staticmethod(F.conv_transpose2d_forward)
-    _backward = staticmethod(F.conv_transpose2d_backward)
+    _function = staticmethod(F.conv_transpose2d)
 
 
 class ConvTranspose3d(_ConvTransposeNd):
@@ -252,5 +214,4 @@ class ConvTranspose3d(_ConvTransposeNd):
     See ``torch.nn.ConvTranspose3d``."""
 
     _nd = 3
-    _forward = staticmethod(F.conv_transpose3d_forward)
-    _backward = staticmethod(F.conv_transpose3d_backward)
+    _function = staticmethod(F.conv_transpose3d)

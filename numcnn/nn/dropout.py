@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..functional.dropout import check_probability, dropout_backward, dropout_forward
-from .init import get_rng
+from ..functional.dropout import check_probability
+from . import functional as F
 from .module import Module
 
 __all__ = ["Dropout"]
@@ -26,14 +26,9 @@ class Dropout(Module):
         super().__init__()
         self.p = check_probability(p)
         self.rng = rng
-        self._cache = None
 
     def forward(self, x):
-        out, self._cache = dropout_forward(x, self.p, self.training, self.rng if self.rng is not None else get_rng())
-        return out
-
-    def backward(self, dout, input_grad=True):
-        return dropout_backward(dout, self._cached(self._cache))
+        return F.dropout(x, self.p, self.training, rng=self.rng)
 
     def extra_repr(self):
         return f"p={self.p}"

@@ -1,12 +1,10 @@
-"""``Flatten``: merge a range of dimensions into one (a reshape; backward reshapes back)."""
+"""``Flatten``: merge a range of dimensions into one (a reshape on the tape)."""
 
 from __future__ import annotations
 
-import math
 import numbers
 
-import numpy as np
-
+from ..autograd import Tensor
 from .module import Module
 
 __all__ = ["Flatten"]
@@ -23,11 +21,10 @@ class Flatten(Module):
                 raise TypeError(f"{name} must be an int, got {value!r}")
         self.start_dim = int(start_dim)
         self.end_dim = int(end_dim)
-        self._x_shape = None
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a Tensor or numpy.ndarray, got {type(x).__name__}")
         nd = max(x.ndim, 1)
         start = self.start_dim + nd if self.start_dim < 0 else self.start_dim
         end = self.end_dim + nd if self.end_dim < 0 else self.end_dim
@@ -35,19 +32,9 @@ class Flatten(Module):
             raise ValueError(
                 f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}) is out of range for x of shape {x.shape}"
             )
-        self._x_shape = x.shape
         if x.ndim == 0:
             return x.reshape(1)
-        return x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
-
-    def backward(self, dout, input_grad=True):
-        x_shape = self._cached(self._x_shape)
-        if not isinstance(dout, np.ndarray) or dout.size != math.prod(x_shape):
-            raise ValueError(
-                f"dout must have the forward output's size ({math.prod(x_shape)} elements), got "
-                f"{getattr(dout, 'shape', type(dout).__name__)}"
-            )
-        return dout.reshape(x_shape)
+        return x.flatten(start, end)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

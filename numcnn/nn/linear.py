@@ -1,10 +1,10 @@
-"""``Linear``: a fully connected layer over :func:`numcnn.functional.linear_forward`."""
+"""``Linear``, a fully connected layer over :func:`numcnn.nn.functional.linear`, and ``Identity``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..functional.linear import linear_backward, linear_forward
+from . import functional as F
 from .init import kaiming_uniform, uniform_bias
 from .module import Module, Parameter
 
@@ -39,29 +39,21 @@ class Linear(Module):
         self.out_features = int(out_features)
         self.weight = Parameter(kaiming_uniform((out_features, in_features), in_features, dtype))
         self.register_parameter("bias", Parameter(uniform_bias(out_features, in_features, dtype)) if bias else None)
-        self._cache = None
 
     def forward(self, x):
         self._check_input_dtype(x, self.weight.data)
-        out, self._cache = linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        dx, dw, db = linear_backward(dout, self._cached(self._cache))
-        self.weight.accumulate(dw)
-        if self.bias is not None:
-            self.bias.accumulate(db)
-        return dx
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class Identity(Module):
-    """Passes its input through (a placeholder layer, as ``torch.nn.Identity``)."""
+    """Passes its input through (a placeholder layer, as ``torch.nn.Identity``); any constructor
+    arguments are accepted and ignored, as in PyTorch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
 
     def forward(self, x):
         return x
-
-    def backward(self, dout, input_grad=True):
-        return dout

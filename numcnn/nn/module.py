@@ -1,9 +1,12 @@
-"""Module, Parameter and Sequential: the thin stateful layer over ``numcnn.functional``.
+"""Module, Parameter and Sequential: the thin stateful layer over :mod:`numcnn.nn.functional`.
 
-A module's ``forward`` calls an op's ``*_forward`` and keeps its cache; ``backward`` calls the
-matching ``*_backward``, ACCUMULATES parameter gradients into ``Parameter.grad`` and returns dx.
-Names and state-dict keys follow PyTorch (``'0.weight'``, ``'1.running_mean'``), so a state dict
-exported from the equivalent ``torch.nn`` model loads as is.
+A module's ``forward`` works on Tensors, as in PyTorch; calling it records the ops on the tape, and
+``loss.backward()`` ACCUMULATES into every parameter's ``.grad``.  Called on ndarrays, a module
+also keeps the explicit API: ``out = model(x)`` returns ndarrays and ``model.backward(dout)``
+runs the reverse pass from that call and returns the input's gradient (see :meth:`Module.__call__`).
+A legacy module that defines its own ``forward`` on ndarrays and ``backward(dout)`` keeps working,
+on the tape too (:func:`_call_legacy`).  Names and state-dict keys follow PyTorch (``'0.weight'``,
+``'1.running_mean'``), so a state dict exported from the equivalent ``torch.nn`` model loads as is.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..autograd import Tensor
+from ..autograd import Tensor, is_grad_enabled, record, run_backward
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
@@ -45,6 +48,7 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_explicit", None)  # (inputs, outputs) of the last ndarray call
 
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
@@ -73,20 +77,78 @@ class Module:
             self._parameters[name] = value
 
     # --- running --------------------------------------------------------------------------
-    def forward(self, x):
-        raise NotImplementedError
+    # A subclass that overrides ``backward`` is a legacy module (see _call_legacy), unless it says
+    # its ``backward`` is a form of the explicit API's, as CrossEntropyLoss's is.
+    _explicit_backward = False
+
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *inputs, **kwargs):
+        """Run ``forward``.  With a Tensor among the inputs, on the tape, returning Tensors.
+
+        With ndarrays only (the explicit API): floating arrays are wrapped as leaf Tensors that
+        require a gradient (none under ``no_grad``), ``forward`` runs on the tape, the call's
+        inputs and outputs are kept for :meth:`backward`, and ndarrays come back (a tuple for
+        several outputs).
+        """
+        if type(self).backward is not Module.backward and not self._explicit_backward:
+            return _call_legacy(self, inputs, kwargs)
+        if any(isinstance(a, Tensor) for a in inputs) or any(isinstance(a, Tensor) for a in kwargs.values()):
+            return self.forward(*inputs, **kwargs)
+        object.__setattr__(self, "_explicit", None)  # free the last call's graph before building one
+        recording = is_grad_enabled()
+        wrapped = tuple(
+            _InputLeaf(a, recording and np.issubdtype(a.dtype, np.floating)) if isinstance(a, np.ndarray) else a
+            for a in inputs
+        )
+        outputs = self.forward(*wrapped, **kwargs)
+        if recording:
+            object.__setattr__(self, "_explicit", (wrapped, outputs))
+        if isinstance(outputs, tuple):
+            return tuple(_array(o) for o in outputs)
+        return _array(outputs)
 
     def backward(self, dout, input_grad=True):
-        """Accumulate parameter gradients from ``dout`` and return the input's gradient.
+        """The explicit API: backpropagate ``dout`` from the outputs of the last ndarray call,
+        ACCUMULATE into the parameters' ``.grad``, and return the input's gradient: one array, or a
+        tuple with one per floating ndarray input when there are several (integer inputs, such
+        as labels or unpooling indices, take none).
 
-        ``input_grad=False`` says the caller has no use for the input's gradient (the data going
-        into a network, as a tensor that does not require grad in PyTorch): a module may then skip
-        computing it and return None.  Convolutions do; cheap modules compute it anyway.
+        ``dout`` is one array, or a tuple with one per output (None for an output to skip); one
+        array for several outputs goes to the first.  ``input_grad=False`` says the caller has no
+        use for the input's gradient (the images going into a network): convolutions then skip
+        computing it, and None is returned.  The graph is kept, so ``backward`` may be called
+        again (gradients accumulate) until the next forward.
         """
-        raise NotImplementedError
-
-    def __call__(self, x):
-        return self.forward(x)
+        kept = self._explicit
+        if kept is None:
+            raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
+        inputs, outputs = kept
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        douts = tuple(dout) if isinstance(dout, (tuple, list)) else (dout,)
+        leaves = [a for a in inputs if isinstance(a, Tensor)]
+        for leaf in leaves:
+            leaf.grad = None
+            leaf.requires_grad = bool(input_grad) and np.issubdtype(leaf.dtype, np.floating)
+        roots, grads = [], []
+        for out, g in zip(outputs, douts):
+            if g is None or not isinstance(out, Tensor):
+                continue
+            g = np.asarray(g)
+            if g.shape != out.shape:
+                raise ValueError(f"{type(self).__name__}.backward: dout has shape {g.shape}, the output has shape {out.shape}")
+            roots.append(out)
+            grads.append(g)
+        run_backward(roots, grads, retain_graph=True)
+        if not input_grad:
+            return None
+        dxs = tuple(
+            a.grad if a.grad is not None else np.zeros_like(a.data)
+            for a in inputs
+            if isinstance(a, _InputLeaf) and a.requires_grad
+        )
+        return dxs[0] if len(dxs) == 1 else dxs
 
     def train(self, mode: bool = True) -> "Module":
         object.__setattr__(self, "training", bool(mode))
@@ -160,18 +222,14 @@ class Module:
 
     def _check_input_dtype(self, x, reference) -> None:
         """A module casts nothing silently: ``x`` must have its parameters' (``reference``'s) dtype."""
+        if isinstance(x, Tensor):
+            x = x.data
         if isinstance(x, np.ndarray) and reference is not None and x.dtype != reference.dtype:
             raise TypeError(
                 f"{type(self).__name__}: input dtype {x.dtype} does not match the parameters' dtype "
                 f"{reference.dtype}; cast the input (x.astype(np.{reference.dtype})) or convert the "
                 f"model (model.to(np.{x.dtype}))"
             )
-
-    def _cached(self, cache):
-        """The forward cache a backward pass needs, or a clear error if forward has not run."""
-        if cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
-        return cache
 
     def zero_grad(self) -> None:
         for param in self.parameters():
@@ -245,14 +303,8 @@ class Module:
 
 
 class Sequential(Module):
-    """Modules applied in order; indexable (``model[3]``), iterable, ``len()``-able.
-
-    One reordering, invisible in the results: a ``MaxPool*d`` right after a ``ReLU`` runs first
-    (the same output, up to the sign of a zero, and the same gradients; see
-    :func:`_pool_before_relu`), so the ReLU works on the pooled, smaller tensor.  Run through the
-    Sequential (``model(x)``, ``model.backward(dout)``, or slices of it), this is transparent;
-    calling the layers' own ``backward`` one by one after ``model(x)`` is not supported there.
-    """
+    """Modules applied in the order given; indexable (``model[3]``, slices keep the names),
+    iterable, ``len()``-able, as ``torch.nn.Sequential``."""
 
     def __init__(self, *modules: Module):
         super().__init__()
@@ -263,10 +315,18 @@ class Sequential(Module):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            part = Sequential()
-            for name, module in list(self._modules.items())[index]:
-                setattr(part, name, module)  # keeps the names, as PyTorch: model[2:4] has '2.weight'
-            return part
+            # The same slice gives the same Sequential while the modules are unchanged, so that
+            # ``model[:3](x)`` then ``model[:3].backward(dout)`` finds the graph that call kept.
+            items = list(self._modules.items())[index]
+            key = (index.start, index.stop, index.step, tuple(id(m) for _, m in items))
+            slices = self.__dict__.setdefault("_slices", {})
+            if key not in slices:
+                part = Sequential()
+                for name, module in items:
+                    setattr(part, name, module)  # keeps the names, as PyTorch: model[2:4] has '2.weight'
+                slices.clear()  # only the latest slice is kept: a model is not sliced in many ways at once
+                slices[key] = part
+            return slices[key]
         return list(self._modules.values())[index]
 
     def __len__(self):
@@ -276,46 +336,45 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def forward(self, x):
-        modules = list(self._modules.values())
-        for i in _run_order(modules):
-            x = modules[i](x)
+        for module in self._modules.values():
+            x = module(x)
         return x
 
-    def backward(self, dout, input_grad=True):
-        modules = list(self._modules.values())
-        if not modules:
-            return dout
-        order = _run_order(modules)  # the modules alone decide it, so a slice model[:k] agrees
-        for i in reversed(order[1:]):
-            dout = modules[i].backward(dout)
-        # only the first layer run is told, so a custom module with backward(self, dout) keeps
-        # working anywhere else in the model
-        first = modules[order[0]]
-        return first.backward(dout) if input_grad else first.backward(dout, input_grad=False)
+
+class _InputLeaf(Tensor):
+    """An ndarray given to a module call, wrapped for the tape.  Its gradient is taken as the pass
+    delivers it, not copied (the explicit API returns it; an identity layer's is ``dout`` itself,
+    as before the tape), and a second contribution makes a new array rather than adding in place."""
+
+    def _accumulate(self, grad):
+        self.grad = grad if self.grad is None else self.grad + grad
 
 
-def _run_order(modules) -> list[int]:
-    """Indices of ``modules`` in the order Sequential runs them: as given, except that a max pool
-    right after a ReLU runs first (see :func:`_pool_before_relu`)."""
-    order = []
-    i = 0
-    while i < len(modules):
-        if i + 1 < len(modules) and _pool_before_relu(modules[i], modules[i + 1]):
-            order += [i + 1, i]
-            i += 2
-        else:
-            order.append(i)
-            i += 1
-    return order
+def _array(value):
+    """An output of an ndarray call, as the explicit API returns it: a Tensor's array."""
+    return value.data if isinstance(value, Tensor) else value
 
 
-def _pool_before_relu(first: Module, second: Module) -> bool:
-    """Whether ``second`` (a max pool) may run before ``first`` (a ReLU).
+def _call_legacy(module: Module, inputs, kwargs):
+    """Call a module that defines its own ``forward`` on ndarrays and ``backward(dout)``.
 
-    max-pool(relu(x)) == relu(max-pool(x)), and so is the input gradient: max commutes with the
-    monotone ReLU, the first maximum of a window is the same either way among positive values,
-    and where ReLU creates new ties (at 0) its gradient is 0 whichever position the pool picks.
-    Only the sign of an output zero may differ.  Run pool-first, the ReLU touches a quarter of
-    the elements behind a 2x2 pool (LeNet: 0.3 ms of a 5 ms training step).
+    On ndarrays it runs as it always did (its own caches, its own backward).  With Tensors, its
+    forward runs on their arrays and one node is recorded whose backward is the module's own
+    ``backward``, which accumulates into its parameters and returns the input's gradient (a tuple
+    for several inputs), so it works inside a model driven by the tape.
     """
-    return getattr(first, "_commutes_with_max_pool", False) and getattr(second, "_is_plain_max_pool", False)
+    if not any(isinstance(a, Tensor) for a in inputs):
+        return module.forward(*inputs, **kwargs)
+    out = module.forward(*(a.data if isinstance(a, Tensor) else a for a in inputs), **kwargs)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(
+            f"{type(module).__name__} defines its own backward, so its forward must return one ndarray, "
+            f"got {type(out).__name__}"
+        )
+
+    def backward(grad):
+        dx = module.backward(grad)
+        return dx if isinstance(dx, tuple) else (dx,)
+
+    parents = tuple(a if isinstance(a, Tensor) else None for a in inputs)
+    return record(out, parents, backward, type(module).__name__)

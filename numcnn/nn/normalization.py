@@ -1,5 +1,6 @@
 """Batch normalisation modules: ``BatchNorm1d``, ``BatchNorm2d``, ``BatchNorm3d`` (PyTorch's
-train/eval semantics and state-dict keys), plus ``LayerNorm`` and ``GroupNorm``."""
+train/eval semantics and state-dict keys), plus ``LayerNorm`` and ``GroupNorm``; thin wrappers
+over :mod:`numcnn.nn.functional`."""
 
 from __future__ import annotations
 
@@ -7,14 +8,8 @@ import numbers
 
 import numpy as np
 
-from ..functional.normalization import (
-    batch_norm_backward,
-    batch_norm_forward,
-    group_norm_backward,
-    group_norm_forward,
-    layer_norm_backward,
-    layer_norm_forward,
-)
+from ..autograd import Tensor
+from . import functional as F
 from .module import Module, Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
@@ -61,7 +56,6 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
-        self._cache = None
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
@@ -70,8 +64,8 @@ class _BatchNorm(Module):
             self.num_batches_tracked = np.array(0, dtype=np.int64)
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a Tensor or numpy.ndarray, got {type(x).__name__}")
         if x.ndim not in self._ndims:
             raise ValueError(f"{type(self).__name__} expects x of shape {self._layout}, got shape {x.shape}")
         if x.shape[1] != self.num_features:
@@ -87,28 +81,17 @@ class _BatchNorm(Module):
         # PyTorch: batch statistics while training, and always when there are no running stats
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        out, cache = batch_norm_forward(
+        # the running statistics are updated in place, as PyTorch does
+        return F.batch_norm(
             x,
             self.running_mean if track else None,
             self.running_var if track else None,
-            None if self.weight is None else self.weight.data,
-            None if self.bias is None else self.bias.data,
+            self.weight,
+            self.bias,
             training=use_batch_stats,
             momentum=momentum,
             eps=self.eps,
         )
-        if use_batch_stats and track and self.running_mean is not None:
-            self.running_mean = cache.running_mean
-            self.running_var = cache.running_var
-        self._cache = cache
-        return out
-
-    def backward(self, dout, input_grad=True):
-        dx, dweight, dbias = batch_norm_backward(dout, self._cached(self._cache))
-        if self.affine:
-            self.weight.accumulate(dweight)
-            self.bias.accumulate(dbias)
-        return dx
 
     def extra_repr(self):
         return (
@@ -172,21 +155,10 @@ class LayerNorm(Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
-        self._cache = None
 
     def forward(self, x):
-        w = None if self.weight is None else self.weight.data
-        self._check_input_dtype(x, w)
-        b = None if self.bias is None else self.bias.data
-        out, self._cache = layer_norm_forward(x, self.normalized_shape, w, b, self.eps)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        dx, dw, db = layer_norm_backward(dout, self._cached(self._cache))
-        if self.elementwise_affine:
-            self.weight.accumulate(dw)
-            self.bias.accumulate(db)
-        return dx
+        self._check_input_dtype(x, None if self.weight is None else self.weight.data)
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
@@ -209,21 +181,10 @@ class GroupNorm(Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
-        self._cache = None
 
     def forward(self, x):
-        w = None if self.weight is None else self.weight.data
-        self._check_input_dtype(x, w)
-        b = None if self.bias is None else self.bias.data
-        out, self._cache = group_norm_forward(x, self.num_groups, w, b, self.eps)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        dx, dw, db = group_norm_backward(dout, self._cached(self._cache))
-        if self.affine:
-            self.weight.accumulate(dw)
-            self.bias.accumulate(db)
-        return dx
+        self._check_input_dtype(x, None if self.weight is None else self.weight.data)
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

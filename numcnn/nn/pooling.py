@@ -1,10 +1,10 @@
 """Pooling modules with PyTorch's names and constructor signatures; thin wrappers over
-``numcnn.functional`` (no parameters, so any floating dtype passes through unchanged)."""
+:mod:`numcnn.nn.functional` (no parameters, so any floating dtype passes through unchanged)."""
 
 from __future__ import annotations
 
-from .. import functional as F
 from ..functional._window import as_tuple
+from . import functional as F
 from .module import Module
 
 __all__ = [
@@ -28,8 +28,7 @@ __all__ = [
 
 class _MaxPoolNd(Module):
     _nd = 2
-    _forward = staticmethod(F.max_pool2d_forward)
-    _backward = staticmethod(F.max_pool2d_backward)
+    _function = staticmethod(F.max_pool2d)
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
@@ -40,24 +39,10 @@ class _MaxPoolNd(Module):
         self.dilation = as_tuple(dilation, nd, "dilation", minimum=1)
         self.return_indices = bool(return_indices)
         self.ceil_mode = bool(ceil_mode)
-        self._cache = None
-
-    @property
-    def _is_plain_max_pool(self) -> bool:
-        """A max pool that returns only its output (see ``Sequential``'s pool-before-ReLU order)."""
-        return not self.return_indices
 
     def forward(self, x):
-        kwargs = dict(
-            stride=self.stride, padding=self.padding, dilation=self.dilation, ceil_mode=self.ceil_mode
-        )
-        if self.return_indices:
-            kwargs["return_indices"] = True
-        out, self._cache = self._forward(x, self.kernel_size, **kwargs)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        return self._backward(dout, self._cached(self._cache))
+        return self._function(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                              self.return_indices)
 
     def extra_repr(self):
         return (
@@ -70,8 +55,7 @@ class MaxPool1d(_MaxPoolNd):
     """1-D max pooling over (N, C, L).  See ``torch.nn.MaxPool1d``."""
 
     _nd = 1
-    _forward = staticmethod(F.max_pool1d_forward)
-    _backward = staticmethod(F.max_pool1d_backward)
+    _function = staticmethod(F.max_pool1d)
 
 
 class MaxPool2d(_MaxPoolNd):
@@ -79,22 +63,19 @@ class MaxPool2d(_MaxPoolNd):
     dilation=1, return_indices=False, ceil_mode=False)``.  See ``torch.nn.MaxPool2d``."""
 
     _nd = 2
-    _forward = staticmethod(F.max_pool2d_forward)
-    _backward = staticmethod(F.max_pool2d_backward)
+    _function = staticmethod(F.max_pool2d)
 
 
 class MaxPool3d(_MaxPoolNd):
     """3-D max pooling over (N, C, D, H, W).  See ``torch.nn.MaxPool3d``."""
 
     _nd = 3
-    _forward = staticmethod(F.max_pool3d_forward)
-    _backward = staticmethod(F.max_pool3d_backward)
+    _function = staticmethod(F.max_pool3d)
 
 
 class _AvgPoolNd(Module):
     _nd = 2
-    _forward = staticmethod(F.avg_pool2d_forward)
-    _backward = staticmethod(F.avg_pool2d_backward)
+    _function = staticmethod(F.avg_pool2d)
     _has_divisor_override = True
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -109,22 +90,11 @@ class _AvgPoolNd(Module):
         if divisor_override == 0:
             raise ValueError("divisor_override must not be zero")
         self.divisor_override = divisor_override
-        self._cache = None
 
     def forward(self, x):
-        kwargs = dict(
-            stride=self.stride,
-            padding=self.padding,
-            ceil_mode=self.ceil_mode,
-            count_include_pad=self.count_include_pad,
-        )
-        if self._has_divisor_override:
-            kwargs["divisor_override"] = self.divisor_override
-        out, self._cache = self._forward(x, self.kernel_size, **kwargs)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        return self._backward(dout, self._cached(self._cache))
+        extra = (self.divisor_override,) if self._has_divisor_override else ()
+        return self._function(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                              self.count_include_pad, *extra)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -135,8 +105,7 @@ class AvgPool1d(_AvgPoolNd):
     ceil_mode=False, count_include_pad=True)``.  See ``torch.nn.AvgPool1d``."""
 
     _nd = 1
-    _forward = staticmethod(F.avg_pool1d_forward)
-    _backward = staticmethod(F.avg_pool1d_backward)
+    _function = staticmethod(F.avg_pool1d)
     _has_divisor_override = False
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
@@ -148,34 +117,26 @@ class AvgPool2d(_AvgPoolNd):
     ceil_mode=False, count_include_pad=True, divisor_override=None)``.  See ``torch.nn.AvgPool2d``."""
 
     _nd = 2
-    _forward = staticmethod(F.avg_pool2d_forward)
-    _backward = staticmethod(F.avg_pool2d_backward)
+    _function = staticmethod(F.avg_pool2d)
 
 
 class AvgPool3d(_AvgPoolNd):
     """3-D average pooling over (N, C, D, H, W).  See ``torch.nn.AvgPool3d``."""
 
     _nd = 3
-    _forward = staticmethod(F.avg_pool3d_forward)
-    _backward = staticmethod(F.avg_pool3d_backward)
+    _function = staticmethod(F.avg_pool3d)
 
 
 class _AdaptivePoolNd(Module):
     _nd = 2
-    _forward = staticmethod(F.adaptive_avg_pool2d_forward)
-    _backward = staticmethod(F.adaptive_avg_pool2d_backward)
+    _function = staticmethod(F.adaptive_avg_pool2d)
 
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
-        self._cache = None
 
     def forward(self, x):
-        out, self._cache = self._forward(x, self.output_size)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        return self._backward(dout, self._cached(self._cache))
+        return self._function(x, self.output_size)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
@@ -185,8 +146,7 @@ class AdaptiveAvgPool1d(_AdaptivePoolNd):
     """1-D adaptive average pooling over (N, C, L) to ``output_size``.  See ``torch.nn.AdaptiveAvgPool1d``."""
 
     _nd = 1
-    _forward = staticmethod(F.adaptive_avg_pool1d_forward)
-    _backward = staticmethod(F.adaptive_avg_pool1d_backward)
+    _function = staticmethod(F.adaptive_avg_pool1d)
 
 
 class AdaptiveAvgPool2d(_AdaptivePoolNd):
@@ -194,16 +154,14 @@ class AdaptiveAvgPool2d(_AdaptivePoolNd):
     None keeps a size); ``AdaptiveAvgPool2d(1)`` is global average pooling."""
 
     _nd = 2
-    _forward = staticmethod(F.adaptive_avg_pool2d_forward)
-    _backward = staticmethod(F.adaptive_avg_pool2d_backward)
+    _function = staticmethod(F.adaptive_avg_pool2d)
 
 
 class AdaptiveAvgPool3d(_AdaptivePoolNd):
     """3-D adaptive average pooling over (N, C, D, H, W).  See ``torch.nn.AdaptiveAvgPool3d``."""
 
     _nd = 3
-    _forward = staticmethod(F.adaptive_avg_pool3d_forward)
-    _backward = staticmethod(F.adaptive_avg_pool3d_backward)
+    _function = staticmethod(F.adaptive_avg_pool3d)
 
 
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
@@ -212,16 +170,14 @@ class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
         self.return_indices = bool(return_indices)
 
     def forward(self, x):
-        out, self._cache = self._forward(x, self.output_size, return_indices=self.return_indices)
-        return out
+        return self._function(x, self.output_size, self.return_indices)
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
     """1-D adaptive max pooling over (N, C, L).  See ``torch.nn.AdaptiveMaxPool1d``."""
 
     _nd = 1
-    _forward = staticmethod(F.adaptive_max_pool1d_forward)
-    _backward = staticmethod(F.adaptive_max_pool1d_backward)
+    _function = staticmethod(F.adaptive_max_pool1d)
 
 
 class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
@@ -229,22 +185,19 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     ``AdaptiveMaxPool2d(output_size, return_indices=False)``.  See ``torch.nn.AdaptiveMaxPool2d``."""
 
     _nd = 2
-    _forward = staticmethod(F.adaptive_max_pool2d_forward)
-    _backward = staticmethod(F.adaptive_max_pool2d_backward)
+    _function = staticmethod(F.adaptive_max_pool2d)
 
 
 class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
     """3-D adaptive max pooling over (N, C, D, H, W).  See ``torch.nn.AdaptiveMaxPool3d``."""
 
     _nd = 3
-    _forward = staticmethod(F.adaptive_max_pool3d_forward)
-    _backward = staticmethod(F.adaptive_max_pool3d_backward)
+    _function = staticmethod(F.adaptive_max_pool3d)
 
 
 class _MaxUnpoolNd(Module):
     _nd = 2
-    _forward = staticmethod(F.max_unpool2d_forward)
-    _backward = staticmethod(F.max_unpool2d_backward)
+    _function = staticmethod(F.max_unpool2d)
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
@@ -252,17 +205,9 @@ class _MaxUnpoolNd(Module):
         self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
         self.stride = self.kernel_size if stride is None else as_tuple(stride, nd, "stride", minimum=1)
         self.padding = as_tuple(padding, nd, "padding", minimum=0)
-        self._cache = None
-
-    def __call__(self, x, indices, output_size=None):
-        return self.forward(x, indices, output_size)
 
     def forward(self, x, indices, output_size=None):
-        out, self._cache = self._forward(x, indices, self.kernel_size, self.stride, self.padding, output_size)
-        return out
-
-    def backward(self, dout, input_grad=True):
-        return self._backward(dout, self._cached(self._cache))
+        return self._function(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -272,8 +217,7 @@ class MaxUnpool1d(_MaxUnpoolNd):
     """1-D max unpooling: ``unpool(x, indices, output_size=None)``.  See ``torch.nn.MaxUnpool1d``."""
 
     _nd = 1
-    _forward = staticmethod(F.max_unpool1d_forward)
-    _backward = staticmethod(F.max_unpool1d_backward)
+    _function = staticmethod(F.max_unpool1d)
 
 
 class MaxUnpool2d(_MaxUnpoolNd):
@@ -282,13 +226,11 @@ class MaxUnpool2d(_MaxUnpoolNd):
     Not usable inside ``Sequential`` (it takes two inputs), as in PyTorch."""
 
     _nd = 2
-    _forward = staticmethod(F.max_unpool2d_forward)
-    _backward = staticmethod(F.max_unpool2d_backward)
+    _function = staticmethod(F.max_unpool2d)
 
 
 class MaxUnpool3d(_MaxUnpoolNd):
     """3-D max unpooling.  See ``torch.nn.MaxUnpool3d``."""
 
     _nd = 3
-    _forward = staticmethod(F.max_unpool3d_forward)
-    _backward = staticmethod(F.max_unpool3d_backward)
+    _function = staticmethod(F.max_unpool3d)

@@ -1,27 +1,20 @@
-"""The model zoo: ``lenet5`` (default), ``three_layer`` (CS231n's ThreeLayerConvNet) and
-``vgg_small`` (BatchNorm/Dropout VGG-style, for CIFAR-10), each a ``numcnn.nn.Sequential`` built
-from an input shape ``(C, H, W)`` and a number of classes.
-
-A model is described by a JSON-able *spec* (``{'name', 'input_shape', 'num_classes', 'options'}``)
-that checkpoints store; ``build_model(spec)`` rebuilds the same architecture, and
-``load_state_dict`` then restores its weights.
-"""
+"""The chain models of the zoo: ``lenet5`` (default), ``three_layer`` (CS231n's
+ThreeLayerConvNet) and ``vgg_small`` (BatchNorm/Dropout VGG-style, for CIFAR-10), each a
+``numcnn.nn.Sequential`` built from an input shape ``(C, H, W)`` and a number of classes."""
 
 from __future__ import annotations
 
-from typing import Callable
+from .. import nn
+from ..errors import UserError
 
-from . import nn
-from .errors import UserError
-
-__all__ = ["MODELS", "build_model", "model_spec", "lenet5", "three_layer", "vgg_small"]
+__all__ = ["lenet5", "three_layer", "vgg_small", "check_input_shape"]
 
 
 def _conv_out(size: int, kernel: int, padding: int, stride: int = 1) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _check_input_shape(input_shape, name: str) -> tuple[int, int, int]:
+def check_input_shape(input_shape, name: str) -> tuple[int, int, int]:
     try:
         c, h, w = (int(s) for s in input_shape)
     except (TypeError, ValueError):
@@ -60,7 +53,7 @@ def lenet5(input_shape=(1, 28, 28), num_classes: int = 10, *, channels=None, hid
         Widths of the two hidden fully connected layers.
     activation : {'relu', 'leaky_relu'}
     """
-    c, h, w = _check_input_shape(input_shape, "lenet5")
+    c, h, w = check_input_shape(input_shape, "lenet5")
     if channels is None:
         channels = (6, 16) if min(h, w) >= 28 else (16, 32)
     c1, c2 = (int(v) for v in channels)
@@ -92,7 +85,7 @@ def lenet5(input_shape=(1, 28, 28), num_classes: int = 10, *, channels=None, hid
 def three_layer(input_shape=(3, 32, 32), num_classes: int = 10, *, num_filters=32, filter_size=7, hidden_dim=100):
     """CS231n's ThreeLayerConvNet: conv(filter_size, "same" padding)-relu-2x2 maxpool-affine-relu-
     affine.  Defaults are the assignment's (32 filters of 7x7, 100 hidden units)."""
-    c, h, w = _check_input_shape(input_shape, "three_layer")
+    c, h, w = check_input_shape(input_shape, "three_layer")
     k = int(filter_size)
     if k % 2 == 0:
         raise UserError(f"three_layer: filter_size must be odd to keep the spatial size, got {k}")
@@ -113,7 +106,7 @@ def vgg_small(input_shape=(3, 32, 32), num_classes: int = 10, *, widths=(32, 64,
     """A small VGG-style net for CIFAR-10: for each width two [conv3x3-BatchNorm2d-ReLU] then a 2x2
     max-pool and Dropout; then Flatten-Linear(hidden)-BatchNorm1d-ReLU-Dropout(2*dropout)-Linear.
     Convs before BatchNorm have no bias (BatchNorm's shift replaces it)."""
-    c, h, w = _check_input_shape(input_shape, "vgg_small")
+    c, h, w = check_input_shape(input_shape, "vgg_small")
     widths = [int(v) for v in widths]
     if min(h, w) >> len(widths) < 1:
         raise UserError(f"vgg_small: input {h}x{w} is too small for {len(widths)} 2x2 pools")
@@ -134,40 +127,3 @@ def vgg_small(input_shape=(3, 32, 32), num_classes: int = 10, *, widths=(32, 64,
         nn.Linear(int(hidden), num_classes),
     ]
     return nn.Sequential(*layers)
-
-
-MODELS: dict[str, Callable[..., nn.Sequential]] = {
-    "lenet5": lenet5,
-    "three_layer": three_layer,
-    "vgg_small": vgg_small,
-}
-
-# The input each model was designed for (``numcnn summary`` uses it when no shape is given).
-DEFAULT_INPUT_SHAPES = {"lenet5": (1, 28, 28), "three_layer": (3, 32, 32), "vgg_small": (3, 32, 32)}
-
-
-def model_spec(name: str, input_shape, num_classes: int, **options) -> dict:
-    """The JSON-able description of a zoo model that checkpoints store."""
-    if name not in MODELS:
-        raise UserError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    if int(num_classes) < 2:
-        raise UserError(f"num_classes must be at least 2, got {num_classes}")
-    return {
-        "name": name,
-        "input_shape": [int(s) for s in input_shape],
-        "num_classes": int(num_classes),
-        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
-    }
-
-
-def build_model(spec: dict) -> nn.Sequential:
-    """Build the model a spec describes (fresh weights from ``numcnn.nn.init``'s generator)."""
-    try:
-        name = spec["name"]
-        builder = MODELS[name]
-    except KeyError:
-        raise UserError(f"unknown model {spec.get('name')!r}; choose from {', '.join(MODELS)}") from None
-    try:
-        return builder(tuple(spec["input_shape"]), int(spec["num_classes"]), **spec.get("options", {}))
-    except TypeError as exc:
-        raise UserError(f"{name}: bad model options {spec.get('options')}: {exc}") from exc
