@@ -6,16 +6,22 @@
     dist.init()                                  # a group of one without mpiexec
     dist.broadcast_parameters(model)             # start from rank 0's weights
     for batch in batches:                        # the same global batches on every rank
-        part = dist.shard(batch)                 # this rank's contiguous share
-        ...forward and backward on part, loss as the mean over part...
+        with dist.global_batch(len(batch)) as (start, stop):  # Dropout: the global batch's masks
+            part = batch[start:stop]             # this rank's contiguous share
+            ...forward and backward on part, loss as the mean over part...
         dist.allreduce_gradients(model.parameters(), scale=len(part) / len(batch))
         optimizer.step()
+
+BatchNorm in training mode uses the global batch's statistics whenever the group has several
+processes (``set_sync_batch_norm(False)`` for per-shard statistics), so every rank must run the
+same forward passes in training mode.
 """
 
 from .comm import (
     allreduce,
     barrier,
     broadcast,
+    agree,
     broadcast_object,
     init,
     is_initialized,
@@ -24,7 +30,16 @@ from .comm import (
     rank,
     world_size,
 )
-from .data_parallel import allreduce_gradients, broadcast_parameters, shard, shard_bounds
+from .data_parallel import (
+    allreduce_gradients,
+    batch_norm_reducer,
+    batch_rows,
+    broadcast_parameters,
+    global_batch,
+    set_sync_batch_norm,
+    shard,
+    shard_bounds,
+)
 
 __all__ = [
     "init",
@@ -37,8 +52,13 @@ __all__ = [
     "allreduce",
     "broadcast",
     "broadcast_object",
+    "agree",
     "allreduce_gradients",
     "broadcast_parameters",
     "shard",
     "shard_bounds",
+    "global_batch",
+    "batch_rows",
+    "batch_norm_reducer",
+    "set_sync_batch_norm",
 ]

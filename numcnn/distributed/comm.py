@@ -26,9 +26,11 @@ __all__ = [
     "allreduce",
     "broadcast",
     "broadcast_object",
+    "agree",
 ]
 
 _comm = None  # mpi4py's COMM_WORLD, or None for a group of one
+_agreement_comm = None  # a duplicate of it, so agreeing on a failure never meets a training collective
 _local_size = 1
 _initialized = False
 
@@ -46,7 +48,7 @@ def init(threads: int | None = None) -> None:
     for numcnn's batch split and for BLAS alike; ``threads`` (or ``NUMCNN_NUM_THREADS``)
     overrides it.  A group of one keeps numcnn's usual default.
     """
-    global _comm, _local_size, _initialized
+    global _comm, _agreement_comm, _local_size, _initialized
     if _initialized:
         return
     _initialized = True
@@ -65,6 +67,7 @@ def init(threads: int | None = None) -> None:
     if comm.Get_size() == 1:
         return
     _comm = comm
+    _agreement_comm = comm.Dup()
     _local_size = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
     _install_abort_on_exception()
     _set_threads(threads)
@@ -148,3 +151,46 @@ def broadcast(array: np.ndarray, root: int = 0) -> np.ndarray:
 def broadcast_object(obj, root: int = 0):
     """A small picklable value (a config, a path) from ``root`` to every rank."""
     return obj if _comm is None else _comm.bcast(obj, root=root)
+
+
+def agree(error: str | None = None, *, timeout: float | None = None) -> None:
+    """Collective: every rank says whether it failed (``error``, a one-line message) and all learn
+    the outcome.  Returns None when no rank failed; otherwise every rank gets the message of the
+    lowest failing rank, as the return value when ``error`` was given here and as a raised
+    :class:`numcnn.errors.UserError` (with ``agreed = True``) on the ranks that had not failed.
+
+    It runs on a communicator of its own, so a rank that fails and calls ``agree(message)`` while
+    the others are still in a training collective does not corrupt that collective; with
+    ``timeout`` (seconds) such a rank stops waiting, prints its message naming itself, and ends
+    the whole job (``MPI_Abort``, status 2): a failure on one rank never leaves the job hanging.
+    """
+    if _comm is None:
+        return error
+    from mpi4py import MPI
+
+    me = rank()
+    first = np.array([me if error is not None else world_size()], dtype=np.int64)
+    lowest = np.empty_like(first)
+    request = _agreement_comm.Iallreduce(first, lowest, op=MPI.MIN)
+    if timeout is None:
+        request.Wait()
+    else:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not request.Test():
+            if time.monotonic() > deadline:
+                sys.stderr.write(f"{error}\nnumcnn: rank {me} of {world_size()} failed alone; ending the job\n")
+                sys.stderr.flush()
+                _comm.Abort(2)
+            time.sleep(0.005)
+    if lowest[0] == world_size():
+        return None
+    message = _agreement_comm.bcast(error, root=int(lowest[0]))
+    if error is not None:
+        return message
+    from ..errors import UserError
+
+    failure = UserError(message)
+    failure.agreed = True
+    raise failure
