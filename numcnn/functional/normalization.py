@@ -181,7 +181,7 @@ def batch_norm_forward(
         raise ValueError("batch_norm in eval mode (training=False) needs running_mean and running_var")
     reduce = reduce if training else None
     m = x.size // c if c else 0
-    x3 = x.reshape(x.shape[0], c, -1)
+    x3 = x.reshape(x.shape[0], c, int(np.prod(x.shape[2:])))  # not -1: a shard may be empty
     dt = x.dtype.type
     if reduce is not None:  # the sums and the count of the global batch
         sums_count = _reduced(reduce, np.append(x3.sum(axis=(0, 2)), m))

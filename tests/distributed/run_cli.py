@@ -1,0 +1,39 @@
+"""``python tests/distributed/run_cli.py ARGS...``: ``numcnn ARGS...`` for the MPI tests, with two
+faults to inject from the environment:
+
+- ``NUMCNN_TEST_PID_DIR``: each rank writes its process id to ``rank<r>.pid`` there;
+- ``NUMCNN_TEST_FAIL=RANK:STEP``: rank RANK raises a RuntimeError at its STEP-th training step.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository, as `python -m` would
+
+import numcnn.distributed as dist  # noqa: E402
+from numcnn import cli, train  # noqa: E402
+
+
+def main() -> int:
+    dist.init()
+    pid_dir = os.environ.get("NUMCNN_TEST_PID_DIR")
+    if pid_dir:
+        (Path(pid_dir) / f"rank{dist.rank()}.pid").write_text(str(os.getpid()))
+    fail = os.environ.get("NUMCNN_TEST_FAIL")
+    if fail:
+        fail_rank, fail_step = (int(v) for v in fail.split(":"))
+        step, steps = train.train_step, [0]
+
+        def failing_step(*args, **kwargs):
+            steps[0] += 1
+            if dist.rank() == fail_rank and steps[0] == fail_step:
+                raise RuntimeError(f"injected failure at step {fail_step}")
+            return step(*args, **kwargs)
+
+        train.train_step = failing_step
+    return cli.main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
