@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -27,12 +28,14 @@ __all__ = [
     "broadcast",
     "broadcast_object",
     "agree",
+    "communication_time",
 ]
 
 _comm = None  # mpi4py's COMM_WORLD, or None for a group of one
 _agreement_comm = None  # a duplicate of it, so agreeing on a failure never meets a training collective
 _local_size = 1
 _initialized = False
+_seconds_in_calls = [0.0, 0]  # seconds inside allreduce/broadcast, and the number of calls
 
 
 def _launched_by_mpi() -> bool:
@@ -137,14 +140,33 @@ def allreduce(array: np.ndarray) -> np.ndarray:
     if _comm is not None:
         from mpi4py import MPI
 
+        start = time.perf_counter()
         _comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+        _count_call(start)
     return array
+
+
+def _count_call(start: float) -> None:
+    _seconds_in_calls[0] += time.perf_counter() - start
+    _seconds_in_calls[1] += 1
+
+
+def communication_time(reset: bool = False) -> tuple[float, int]:
+    """``(seconds, calls)`` spent inside :func:`allreduce` and :func:`broadcast` by this process
+    since the start (or the last ``reset``): the communication cost of a step, waiting for slower
+    ranks included."""
+    seconds, calls = _seconds_in_calls
+    if reset:
+        _seconds_in_calls[:] = [0.0, 0]
+    return seconds, calls
 
 
 def broadcast(array: np.ndarray, root: int = 0) -> np.ndarray:
     """Overwrite ``array`` (contiguous, same shape and dtype everywhere) with ``root``'s values."""
     if _comm is not None:
+        start = time.perf_counter()
         _comm.Bcast(array, root=root)
+        _count_call(start)
     return array
 
 
@@ -175,12 +197,13 @@ def agree(error: str | None = None, *, timeout: float | None = None) -> None:
     if timeout is None:
         request.Wait()
     else:
-        import time
-
         deadline = time.monotonic() + timeout
         while not request.Test():
             if time.monotonic() > deadline:
-                sys.stderr.write(f"{error}\nnumcnn: rank {me} of {world_size()} failed alone; ending the job\n")
+                sys.stderr.write(
+                    f"numcnn: rank {me} of {world_size()} failed alone (the others did not join within "
+                    f"{timeout:g} s); ending the job: {error}\n"
+                )
                 sys.stderr.flush()
                 _comm.Abort(2)
             time.sleep(0.005)

@@ -148,3 +148,9 @@ def test_the_example_runs_under_mpiexec(tmp_path):
     b = np.load(tmp_path / "two" / "distributed_example_weights.npz")
     for key in a.files:  # float32: the order of the sums shows at about 1e-6
         np.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-4, err_msg=key)
+
+
+def test_a_user_error_on_every_rank_mid_training_is_printed_once_with_status_2(tmp_path):
+    job = launch(["train", "--out", str(tmp_path / "run"), "--optimizer", "sgd", "--lr", "1e8", "-q"], 2, timeout=60)
+    assert job.returncode == 2
+    assert job.stderr.count("training diverged") == 1, job.stderr
