@@ -152,7 +152,8 @@ def run_command(args) -> int:
     else:
         values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name, None) is not None}
         config = TrainConfig(**values)
-        out = Path(args.out) if args.out else _default_out(config)
+        # rank 0's name: a time-stamped default differs between processes started a second apart
+        out = dist.broadcast_object(Path(args.out) if args.out else _default_out(config))
         job = lambda: train(config, out, overwrite=args.force, quiet=args.quiet)  # noqa: E731
     try:
         metrics = job()

@@ -44,6 +44,14 @@ def _launched_by_mpi() -> bool:
     return any(m in os.environ for m in markers)
 
 
+def _launcher_size() -> int:
+    """The number of processes the launcher says it started (1 when it does not say)."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 1
+
+
 def init(threads: int | None = None) -> None:
     """Join the job's process group and set this process's thread count.
 
@@ -60,7 +68,7 @@ def init(threads: int | None = None) -> None:
     try:
         from mpi4py import MPI
     except ImportError:
-        if int(os.environ.get("PMI_SIZE", os.environ.get("OMPI_COMM_WORLD_SIZE", "1"))) > 1:
+        if _launcher_size() > 1:
             raise RuntimeError(
                 "started by mpiexec with several processes, but mpi4py is not installed: "
                 "pip install 'numcnn[mpi]'"
@@ -68,6 +76,12 @@ def init(threads: int | None = None) -> None:
         return
     comm = MPI.COMM_WORLD
     if comm.Get_size() == 1:
+        if _launcher_size() > 1:  # every process would think it is rank 0 and write the run folder
+            raise RuntimeError(
+                f"started by an mpiexec for {_launcher_size()} processes, but mpi4py's MPI sees a group of one: "
+                "the mpiexec belongs to another MPI than mpi4py's (use the one next to this Python, "
+                "from pip install 'numcnn[mpi]')"
+            )
         return
     _comm = comm
     _agreement_comm = comm.Dup()
