@@ -43,7 +43,7 @@ from .errors import UserError
 from .functional import softmax
 from .models import MODELS, build_model, check_label_kind, model_spec, uses_tape
 from .nn import init
-from .train_step import evaluation_sums, train_step
+from .train_step import as_model_dtype, evaluation_sums, train_step
 
 __all__ = ["TrainConfig", "train", "resume", "evaluate", "predict_proba", "load_run_model", "OPTIMIZERS", "SCHEDULERS"]
 
@@ -149,6 +149,7 @@ def load_splits(config: TrainConfig, normalizer: Normalizer | None = None) -> Sp
 
 def logits_of(model, x: np.ndarray) -> np.ndarray:
     """``model``'s logits for the images ``x`` as an array, without recording gradients."""
+    x = as_model_dtype(model, x)
     if uses_tape(model):
         with no_grad():
             return model(Tensor(x)).data

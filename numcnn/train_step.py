@@ -22,7 +22,14 @@ from . import distributed as dist
 from .autograd import Tensor, no_grad
 from .functional import cross_entropy
 
-__all__ = ["train_step", "evaluation_sums"]
+__all__ = ["train_step", "evaluation_sums", "as_model_dtype"]
+
+
+def as_model_dtype(model, x: np.ndarray) -> np.ndarray:
+    """``x`` in the floating type of ``model``'s parameters (a float64 run's model meets the
+    float32 images the data sets load as)."""
+    param = next(iter(model.parameters()), None)
+    return x if param is None else x.astype(param.data.dtype, copy=False)
 
 
 def _forward(model, x: np.ndarray, tape: bool):
@@ -84,7 +91,7 @@ def evaluation_sums(model, data, batch_size: int, label_smoothing: float, *, tap
     with no_grad():
         for i in range(0, len(y), batch_size):
             xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-            logits, _ = _forward(model, xb, tape)
+            logits, _ = _forward(model, as_model_dtype(model, xb), tape)
             loss, _ = cross_entropy(logits, yb, label_smoothing=label_smoothing)
             total_loss += float(loss) * len(yb)
             correct += int(np.sum(np.argmax(logits, axis=1) == yb))
