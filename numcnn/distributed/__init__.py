@@ -8,9 +8,14 @@
     for batch in batches:                        # the same global batches on every rank
         with dist.global_batch(len(batch)) as (start, stop):  # Dropout: the global batch's masks
             part = batch[start:stop]             # this rank's contiguous share
-            ...forward and backward on part, loss as the mean over part...
-        dist.allreduce_gradients(model.parameters(), scale=len(part) / len(batch))
+            ...forward on part, loss as the mean over part, and backward from
+            dloss * (len(part) / len(batch)): this share of the global batch's mean loss...
+        dist.allreduce_gradients(model.parameters())   # one flat buffer: the global gradient
         optimizer.step()
+
+(examples/distributed_train.py is this loop in full.)  Seeding the backward with the share,
+rather than scaling the gradients afterwards (``allreduce_gradients(..., scale=share)``), keeps
+the gradient exact with synchronised BatchNorm when the shards differ in size.
 
 BatchNorm in training mode uses the global batch's statistics whenever the group has several
 processes (``set_sync_batch_norm(False)`` for per-shard statistics), so every rank must run the
@@ -18,10 +23,10 @@ same forward passes in training mode.
 """
 
 from .comm import (
+    agree,
     allreduce,
     barrier,
     broadcast,
-    agree,
     broadcast_object,
     communication_time,
     init,

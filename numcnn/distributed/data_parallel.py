@@ -71,7 +71,9 @@ def allreduce_gradients(params, scale: float = 1.0) -> None:
     One flat buffer per dtype and one MPI call per buffer, never one per parameter.  A parameter
     with no gradient on this rank counts as zeros (and has one afterwards, as on every rank).
     With ``scale = local batch / global batch`` and per-rank mean losses, the result is the
-    gradient of the global batch's mean loss.
+    gradient of the global batch's mean loss -- when the backward pass is local to the rank.  With
+    synchronised BatchNorm (the default under mpiexec) seed the backward with that share instead
+    and keep ``scale = 1``: its reduced backward then sums consistently scaled terms.
     """
     params = [p for p in params]
     by_dtype: dict = {}
