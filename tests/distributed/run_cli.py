@@ -1,6 +1,8 @@
 """``python tests/distributed/run_cli.py ARGS...``: ``numcnn ARGS...`` for the MPI tests, with two
 faults to inject from the environment:
 
+- ``NUMCNN_TEST_NO_PLOTS=1``: matplotlib is hidden, so a run writes no plots (a second saved
+  per run; the plots are rank 0's like every other file);
 - ``NUMCNN_TEST_PID_DIR``: each rank writes its process id to ``rank<r>.pid`` there;
 - ``NUMCNN_TEST_FAIL=RANK:STEP[:user]``: rank RANK raises a RuntimeError (a UserError with
   ``:user``) at its STEP-th training step.
@@ -18,6 +20,8 @@ from numcnn.errors import UserError  # noqa: E402
 
 
 def main() -> int:
+    if os.environ.get("NUMCNN_TEST_NO_PLOTS"):
+        sys.modules["matplotlib"] = None  # import matplotlib raises ImportError
     dist.init()
     pid_dir = os.environ.get("NUMCNN_TEST_PID_DIR")
     if pid_dir:

@@ -23,11 +23,22 @@ from numcnn.checkpoint import load_checkpoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_CLI = Path(__file__).with_name("run_cli.py")
-# vgg_small: BatchNorm and Dropout; 1797 digits * 0.7 * 0.3 = 377 training images, so the last
-# batch of 50 (27) splits unevenly; SGD, because Adam turns the rounding noise of a gradient that
-# is zero in exact arithmetic (a bias before BatchNorm) into steps of the learning rate.
-RUN = ["--model", "vgg_small", "--dtype", "float64", "--optimizer", "sgd", "--batch-size", "50",
-       "--val-size", "0.7", "--test-size", "0.3", "--scheduler", "none"]
+
+
+@pytest.fixture
+def run(tmp_path):
+    """The run options of these tests: vgg_small (BatchNorm and Dropout) on 200 of the built-in
+    digits as an npz, so a run takes a second; 140 training images in batches of 45, so every batch
+    splits unevenly over 2 and 3 processes.  SGD, because Adam turns the rounding noise of a
+    gradient that is zero in exact arithmetic (a bias before BatchNorm) into steps of the
+    learning rate."""
+    import numcnn.data
+
+    digits = np.load(Path(numcnn.data.__file__).with_name("digits.npz"))
+    path = tmp_path / "digits200.npz"
+    np.savez(path, x=digits["images"][:200], y=digits["labels"][:200].astype(np.int64))
+    return ["--dataset", "npz", "--data-dir", str(path), "--val-size", "30", "--test-size", "30",
+            "--model", "vgg_small", "--dtype", "float64", "--optimizer", "sgd", "--batch-size", "45", "--scheduler", "none"]
 
 
 def launch(args, processes=1, env=None, timeout=120, cwd=ROOT, script=RUN_CLI):
@@ -35,7 +46,7 @@ def launch(args, processes=1, env=None, timeout=120, cwd=ROOT, script=RUN_CLI):
     command = [sys.executable, str(script), *args]
     if processes > 1:
         command = [MPIEXEC, "-n", str(processes), *command]
-    environment = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), NUMCNN_TEST_NO_PLOTS="1", **(env or {}))
     return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
 
 
@@ -52,8 +63,8 @@ def assert_same_weights(a, b, atol=1e-12):
 
 
 @pytest.mark.parametrize("processes", [2, 3])
-def test_k_processes_end_with_the_weights_of_one(tmp_path, processes):
-    args = ["train", *RUN, "--augment", "--epochs", "1"]
+def test_k_processes_end_with_the_weights_of_one(tmp_path, run, processes):
+    args = ["train", *run, "--augment", "--epochs", "1"]
     one = launch([*args, "--out", str(tmp_path / "one")])
     many = launch([*args, "--out", str(tmp_path / "many")], processes)
     assert one.returncode == 0, one.stderr
@@ -72,11 +83,11 @@ def test_k_processes_end_with_the_weights_of_one(tmp_path, processes):
 
 
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
-def test_resume_with_another_process_count(tmp_path, first, then):
-    straight = launch(["train", *RUN, "--epochs", "2", "--out", str(tmp_path / "straight"), "-q"])
+def test_resume_with_another_process_count(tmp_path, run, first, then):
+    straight = launch(["train", *run, "--epochs", "2", "--out", str(tmp_path / "straight"), "-q"])
     assert straight.returncode == 0, straight.stderr
     out = str(tmp_path / "resumed")
-    started = launch(["train", *RUN, "--epochs", "1", "--out", out, "-q"], first)
+    started = launch(["train", *run, "--epochs", "1", "--out", out, "-q"], first)
     assert started.returncode == 0, started.stderr
     resumed = launch(["train", "--resume", out, "--epochs", "2", "-q"], then)
     assert resumed.returncode == 0, resumed.stderr
@@ -84,11 +95,11 @@ def test_resume_with_another_process_count(tmp_path, first, then):
     assert weights(out)[1]["config"]["dtype"] == "float64"
 
 
-def test_a_killed_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path):
+def test_a_killed_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path, run):
     out, pids = tmp_path / "run", tmp_path / "pids"
     pids.mkdir()
-    command = [MPIEXEC, "-n", "2", sys.executable, str(RUN_CLI), "train", *RUN, "--epochs", "30", "--out", str(out), "-q"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), NUMCNN_TEST_PID_DIR=str(pids))
+    command = [MPIEXEC, "-n", "2", sys.executable, str(RUN_CLI), "train", *run, "--epochs", "300", "--out", str(out), "-q"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NUMCNN_TEST_NO_PLOTS="1", NUMCNN_TEST_PID_DIR=str(pids))
     job = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -106,7 +117,7 @@ def test_a_killed_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path):
             job.communicate()
     assert job.returncode != 0
     epoch = weights(out)[1]["epoch"]  # a complete checkpoint, never half of one
-    assert 1 <= epoch < 30
+    assert 1 <= epoch < 300
     resumed = launch(["train", "--resume", str(out), "--epochs", str(epoch + 1), "-q"])
     assert resumed.returncode == 0, resumed.stderr
     assert weights(out)[1]["epoch"] == epoch + 1
