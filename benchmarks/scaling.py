@@ -3,7 +3,8 @@ data, 3x32x32 float32, 10 classes, SGD with momentum, the trainer's own step,
 ``numcnn.train_step.train_step``) at 1 process x 1 thread, 2 processes x 1 thread and 1 process x
 2 threads, and the time per step spent inside MPI calls (all of them: the gradient allreduce, the
 synchronised BatchNorm's small reductions and the step's metrics; waiting for the slower rank
-included) and inside the gradient allreduce alone.
+included), inside the gradient allreduce alone, and the same calls replayed without the compute
+("calls alone": the cost of the communication itself, without waiting for a slower rank).
 
     PYTHONPATH=. python benchmarks/scaling.py [--steps 20] [--batch-size 128] [--repeat 2]
 
@@ -52,7 +53,17 @@ def worker(steps: int, batch_size: int) -> None:
 
     dist.allreduce_gradients = timed_allreduce_gradients
     model.train()
+    from numcnn.distributed import comm
+
+    sizes, allreduce = [], comm.allreduce
+
+    def recorded_allreduce(array):  # the warm-up step's calls, replayed below without the compute
+        sizes.append((array.size, array.dtype))
+        return allreduce(array)
+
+    comm.allreduce = recorded_allreduce
     step_module.train_step(model, optimizer, x, y, tape=True, label_smoothing=0.0)  # warm-up
+    comm.allreduce = allreduce
     dist.barrier()
     dist.communication_time(reset=True)
     grad_seconds[0] = 0.0
@@ -62,6 +73,13 @@ def worker(steps: int, batch_size: int) -> None:
     dist.barrier()
     seconds = time.perf_counter() - start
     comm_seconds, calls = dist.communication_time()
+    buffers = [np.zeros(size, dtype) for size, dtype in sizes]
+    dist.barrier()
+    start = time.perf_counter()
+    for _ in range(steps):
+        for buffer in buffers:
+            dist.allreduce(buffer)
+    replay_seconds = time.perf_counter() - start
     if dist.is_main():
         from numcnn._threads import get_num_threads
 
@@ -70,6 +88,7 @@ def worker(steps: int, batch_size: int) -> None:
             "seconds_per_step": seconds / steps,
             "comm_ms_per_step": 1e3 * comm_seconds / steps,
             "grad_allreduce_ms_per_step": 1e3 * grad_seconds[0] / steps,
+            "comm_alone_ms_per_step": 1e3 * replay_seconds / steps,
             "mpi_calls_per_step": calls / steps,
             "threads": get_num_threads(),
         }))
@@ -103,7 +122,7 @@ def main() -> None:
     print(f"ResNet-20 training steps, batch {args.batch_size} (global), {args.steps} steps, best of {args.repeat}; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"{'processes x threads':>20} {'samples/s':>10} {'s/step':>8} {'speed-up':>9} {'MPI ms/step':>12} "
-          f"{'grad allreduce ms':>18} {'MPI calls':>10}")
+          f"{'grad allreduce ms':>18} {'MPI calls':>10} {'calls alone ms':>15}")
     base = None
     for processes, threads in CONFIGS:
         best = max((run_config(processes, threads, args.steps, args.batch_size) for _ in range(args.repeat)),
@@ -111,7 +130,8 @@ def main() -> None:
         base = base or best["samples_per_second"]
         print(f"{f'{processes} x {threads}':>20} {best['samples_per_second']:10.1f} {best['seconds_per_step']:8.3f} "
               f"{best['samples_per_second'] / base:8.2f}x {best['comm_ms_per_step']:12.2f} "
-              f"{best['grad_allreduce_ms_per_step']:18.2f} {best['mpi_calls_per_step']:10.0f}")
+              f"{best['grad_allreduce_ms_per_step']:18.2f} {best['mpi_calls_per_step']:10.0f} "
+              f"{best['comm_alone_ms_per_step']:15.2f}")
 
 
 if __name__ == "__main__":
