@@ -74,7 +74,9 @@ def main(argv=None) -> int:
         sys.stderr.close()
         return 1
     except KeyboardInterrupt:
-        print(f"numcnn {args.command}: interrupted", file=sys.stderr)
+        if dist.is_main():
+            print(f"numcnn {args.command}: interrupted", file=sys.stderr)
+        dist.abort(130)  # several processes: the others may be waiting in a collective
         return 130
 
 

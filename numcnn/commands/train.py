@@ -158,8 +158,10 @@ def run_command(args) -> int:
     try:
         metrics = job()
     except KeyboardInterrupt:
-        if (out / "run.json").is_file() and dist.is_main():
-            print(f"numcnn train: interrupted; continue with: numcnn train --resume {out}", file=sys.stderr)
+        if (out / "run.json").is_file():
+            if dist.is_main():
+                print(f"numcnn train: interrupted; continue with: numcnn train --resume {out}", file=sys.stderr)
+            dist.abort(130)  # several processes: the others may be waiting in a collective
             return 130
         raise
     if args.quiet and metrics.get("finished", True) and dist.is_main():

@@ -23,6 +23,7 @@ same forward passes in training mode.
 """
 
 from .comm import (
+    abort,
     agree,
     allreduce,
     barrier,
@@ -59,6 +60,7 @@ __all__ = [
     "broadcast",
     "broadcast_object",
     "agree",
+    "abort",
     "communication_time",
     "allreduce_gradients",
     "broadcast_parameters",

@@ -28,6 +28,7 @@ __all__ = [
     "broadcast",
     "broadcast_object",
     "agree",
+    "abort",
     "communication_time",
 ]
 
@@ -115,6 +116,17 @@ def _install_abort_on_exception() -> None:
         _comm.Abort(1)
 
     sys.excepthook = abort
+
+
+def abort(status: int) -> None:
+    """End every process of the job now with ``status`` (``MPI_Abort``); nothing in one process.
+
+    For an interrupt (Ctrl-C): the ranks receive it at different moments, and one that leaves
+    normally would leave the others waiting in a collective for it."""
+    if _comm is not None:
+        sys.stderr.flush()
+        sys.stdout.flush()
+        _comm.Abort(status)
 
 
 def is_initialized() -> bool:

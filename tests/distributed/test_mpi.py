@@ -95,7 +95,9 @@ def test_resume_with_another_process_count(tmp_path, run, first, then):
     assert weights(out)[1]["config"]["dtype"] == "float64"
 
 
-def test_a_killed_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path, run):
+def interrupt_after_a_checkpoint(tmp_path, run, signal_number, target):
+    """Start a long 2-process run, send ``signal_number`` to ``target`` ('mpiexec' or 'rank1')
+    once the first checkpoint is written, and return the finished job and the run folder."""
     out, pids = tmp_path / "run", tmp_path / "pids"
     pids.mkdir()
     command = [MPIEXEC, "-n", "2", sys.executable, str(RUN_CLI), "train", *run, "--epochs", "300", "--out", str(out), "-q"]
@@ -107,20 +109,31 @@ def test_a_killed_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path, run):
             assert job.poll() is None, job.communicate()
             assert time.monotonic() < deadline, "no checkpoint after 60 s"
             time.sleep(0.05)
-        os.kill(int((pids / "rank1.pid").read_text()), signal.SIGKILL)
-        killed = time.monotonic()
-        job.communicate(timeout=30)  # never hangs in a collective
-        print(f"job ended {time.monotonic() - killed:.2f} s after SIGKILL, status {job.returncode}")
+        os.kill(job.pid if target == "mpiexec" else int((pids / "rank1.pid").read_text()), signal_number)
+        sent = time.monotonic()
+        job.stdout_text, job.stderr_text = job.communicate(timeout=30)  # never hangs in a collective
+        print(f"job ended {time.monotonic() - sent:.2f} s after signal {signal_number}, status {job.returncode}")
     finally:
         if job.poll() is None:
             job.kill()
             job.communicate()
+    return job, out
+
+
+def test_a_killed_rank_ends_the_job_and_the_checkpoint_resumes(tmp_path, run):
+    job, out = interrupt_after_a_checkpoint(tmp_path, run, signal.SIGKILL, "rank1")
     assert job.returncode != 0
     epoch = weights(out)[1]["epoch"]  # a complete checkpoint, never half of one
     assert 1 <= epoch < 300
     resumed = launch(["train", "--resume", str(out), "--epochs", str(epoch + 1), "-q"])
     assert resumed.returncode == 0, resumed.stderr
     assert weights(out)[1]["epoch"] == epoch + 1
+
+
+def test_ctrl_c_ends_every_rank_with_status_130(tmp_path, run):
+    job, out = interrupt_after_a_checkpoint(tmp_path, run, signal.SIGINT, "mpiexec")
+    assert job.returncode == 130
+    assert weights(out)[1]["epoch"] >= 1
 
 
 def test_an_exception_on_one_rank_is_printed_once_and_ends_the_job(tmp_path):
