@@ -72,6 +72,7 @@ def main(argv=None) -> int:
         return 2
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
+        dist.abort(1)  # several processes: rank 0 (the one that prints) must not leave the others waiting
         return 1
     except KeyboardInterrupt:
         if dist.is_main():
