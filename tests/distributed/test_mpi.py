@@ -178,3 +178,22 @@ def test_a_user_error_on_every_rank_mid_training_is_printed_once_with_status_2(t
     job = launch(["train", "--out", str(tmp_path / "run"), "--optimizer", "sgd", "--lr", "1e8", "-q"], 2, timeout=60)
     assert job.returncode == 2
     assert job.stderr.count("training diverged") == 1, job.stderr
+
+
+def test_each_process_defaults_to_its_share_of_the_cpus(tmp_path):
+    script = tmp_path / "threads.py"
+    script.write_text(
+        "import os\n"
+        "import numcnn.distributed as dist\n"
+        "from numcnn._threads import get_num_threads\n"
+        "dist.init()\n"
+        "print(dist.rank(), dist.world_size(), dist.local_size(), get_num_threads(), len(os.sched_getaffinity(0)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMCNN_NUM_THREADS"}
+    job = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(script)], env=dict(env, PYTHONPATH=str(ROOT)),
+                         capture_output=True, text=True, timeout=60)
+    assert job.returncode == 0, job.stderr
+    rows = sorted(tuple(int(v) for v in line.split()) for line in job.stdout.splitlines())
+    assert [r[:3] for r in rows] == [(0, 2, 2), (1, 2, 2)]
+    for *_, threads, cpus in rows:
+        assert threads == max(1, cpus // 2)
