@@ -62,14 +62,14 @@ def worker(steps: int, batch_size: int) -> None:
         return allreduce(array)
 
     comm.allreduce = recorded_allreduce
-    step_module.train_step(model, optimizer, x, y, tape=True, label_smoothing=0.0)  # warm-up
+    step_module.train_step(model, optimizer, x, y, label_smoothing=0.0)  # warm-up
     comm.allreduce = allreduce
     dist.barrier()
     dist.communication_time(reset=True)
     grad_seconds[0] = 0.0
     start = time.perf_counter()
     for _ in range(steps):
-        step_module.train_step(model, optimizer, x, y, tape=True, label_smoothing=0.0)
+        step_module.train_step(model, optimizer, x, y, label_smoothing=0.0)
     dist.barrier()
     seconds = time.perf_counter() - start
     comm_seconds, calls = dist.communication_time()

@@ -164,7 +164,7 @@ def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float
     was_training = model.training
     model.eval()
     try:  # under mpiexec each rank evaluates a part and all get the totals
-        total_loss, correct = evaluation_sums(model, data, batch_size, label_smoothing, tape=uses_tape(model))
+        total_loss, correct = evaluation_sums(model, data, batch_size, label_smoothing)
     finally:
         model.train(was_training)
     return total_loss / len(data), correct / data.y.size
@@ -425,15 +425,15 @@ def _epoch_augmentation(config: TrainConfig, splits: Splits, epoch: int) -> Epoc
 def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoch: int, quiet: bool, augmentation=None):
     model.train()
     total_loss, correct, seen, seen_labels = 0.0, 0, 0, 0
-    tape = uses_tape(model)  # every rank: its shard of each global batch (numcnn.train_step)
     bar = _progress(data.num_batches(config.batch_size), f"epoch {epoch}/{config.epochs}", quiet)
     # A diverging run overflows before its loss turns non-finite; that is reported as a
     # UserError below, so NumPy's overflow warnings would only be noise.
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             for i, (xb, yb) in enumerate(data.batches(config.batch_size, rng)):
-                loss, batch_correct = train_step(model, optimizer, xb, yb, tape=tape, label_smoothing=config.label_smoothing,
-                                                 augmentation=augmentation, seen=seen)  # seen: xb's position in the epoch
+                # every rank: its shard of the global batch; seen: the batch's position in the epoch
+                loss, batch_correct = train_step(model, optimizer, xb, yb, label_smoothing=config.label_smoothing,
+                                                 augmentation=augmentation, seen=seen)
                 if not math.isfinite(loss):
                     raise UserError(
                         f"training diverged: the loss became {loss} at epoch {epoch}, batch {i + 1}; "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import distributed as dist
-from .autograd import Tensor, no_grad
+from .autograd import no_grad
 from .functional import cross_entropy
 
 __all__ = ["train_step", "evaluation_sums", "as_model_dtype"]
@@ -32,17 +32,10 @@ def as_model_dtype(model, x: np.ndarray) -> np.ndarray:
     return x if param is None else x.astype(param.data.dtype, copy=False)
 
 
-def _forward(model, x: np.ndarray, tape: bool):
-    """Logits of ``x``, and the tape output to call ``backward`` on (None for a legacy chain)."""
-    if tape:
-        out = model(Tensor(x))
-        return out.data, out
-    return model(x), None
-
-
-def train_step(model, optimizer, xb, yb, *, tape: bool, label_smoothing: float, augmentation=None, seen: int = 0):
+def train_step(model, optimizer, xb, yb, *, label_smoothing: float, augmentation=None, seen: int = 0):
     """Forward, backward and an optimizer step on the global batch ``(xb, yb)`` (this rank's shard
-    of it); ``seen`` is the batch's position in the epoch's order.
+    of it); ``seen`` is the batch's position in the epoch's order.  ``model`` is driven through
+    the explicit API (``model(x)`` on arrays, then ``model.backward``), which every model has.
 
     Returns
     -------
@@ -57,7 +50,7 @@ def train_step(model, optimizer, xb, yb, *, tape: bool, label_smoothing: float, 
         xs, ys = xb[start:stop], yb[start:stop]
         if augmentation is not None:
             xs = augmentation(xs, seen + start)  # the crops and flips of these samples' positions
-        logits, out = _forward(model, xs, tape)
+        logits = model(xs)
         if len(ys):
             loss, dlogits = cross_entropy(logits, ys, label_smoothing=label_smoothing)
         else:  # more ranks than samples: this one contributes nothing but joins every collective
@@ -71,17 +64,14 @@ def train_step(model, optimizer, xb, yb, *, tape: bool, label_smoothing: float, 
         if share != 1.0:
             dlogits = dlogits * dlogits.dtype.type(share)
         model.zero_grad()
-        if tape:
-            out.backward(dlogits)
-        else:
-            model.backward(dlogits, input_grad=False)  # the images need no gradient
+        model.backward(dlogits, input_grad=False)  # the images need no gradient
     if dist.world_size() > 1:
         dist.allreduce_gradients(model.parameters())
     optimizer.step()
     return float(mean_loss), int(correct)
 
 
-def evaluation_sums(model, data, batch_size: int, label_smoothing: float, *, tape: bool) -> tuple[float, int]:
+def evaluation_sums(model, data, batch_size: int, label_smoothing: float) -> tuple[float, int]:
     """``(sum over batches of mean loss * batch size, labels classified right)`` of ``model`` on
     ``data``, split over the ranks (each evaluates a contiguous part, the sums are reduced), so
     every rank gets the totals of the whole set.  The caller sets eval mode."""
@@ -91,7 +81,7 @@ def evaluation_sums(model, data, batch_size: int, label_smoothing: float, *, tap
     with no_grad():
         for i in range(0, len(y), batch_size):
             xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-            logits, _ = _forward(model, as_model_dtype(model, xb), tape)
+            logits = model(as_model_dtype(model, xb))
             loss, _ = cross_entropy(logits, yb, label_smoothing=label_smoothing)
             total_loss += float(loss) * len(yb)
             correct += int(np.sum(np.argmax(logits, axis=1) == yb))
