@@ -9,8 +9,8 @@ included), inside the gradient allreduce alone, and the same calls replayed with
     PYTHONPATH=. python benchmarks/scaling.py [--steps 20] [--batch-size 128] [--repeat 2]
 
 Each configuration runs in fresh processes (``mpiexec -n K`` for K > 1, with numcnn's and BLAS's
-threads set by the environment); the best of ``--repeat`` runs is reported, after one warm-up
-step.  Run it on a quiet machine: the numbers are only as steady as the load allows.
+threads set by the environment); the configurations take turns, and the best of ``--repeat`` runs
+of each is reported, after one warm-up step.  Run it on a quiet machine: the numbers are only as steady as the load allows.
 """
 
 from __future__ import annotations
@@ -123,10 +123,13 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"{'processes x threads':>20} {'samples/s':>10} {'s/step':>8} {'speed-up':>9} {'MPI ms/step':>12} "
           f"{'grad allreduce ms':>18} {'MPI calls':>10} {'calls alone ms':>15}")
+    runs = {config: [] for config in CONFIGS}
+    for _ in range(args.repeat):  # round robin, so a change in the machine's load hits every row alike
+        for processes, threads in CONFIGS:
+            runs[processes, threads].append(run_config(processes, threads, args.steps, args.batch_size))
     base = None
-    for processes, threads in CONFIGS:
-        best = max((run_config(processes, threads, args.steps, args.batch_size) for _ in range(args.repeat)),
-                   key=lambda r: r["samples_per_second"])
+    for (processes, threads), results in runs.items():
+        best = max(results, key=lambda r: r["samples_per_second"])
         base = base or best["samples_per_second"]
         print(f"{f'{processes} x {threads}':>20} {best['samples_per_second']:10.1f} {best['seconds_per_step']:8.3f} "
               f"{best['samples_per_second'] / base:8.2f}x {best['comm_ms_per_step']:12.2f} "
