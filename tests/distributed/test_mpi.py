@@ -187,13 +187,14 @@ def test_each_process_defaults_to_its_share_of_the_cpus(tmp_path):
         "import numcnn.distributed as dist\n"
         "from numcnn._threads import get_num_threads\n"
         "dist.init()\n"
-        "print(dist.rank(), dist.world_size(), dist.local_size(), get_num_threads(), len(os.sched_getaffinity(0)))\n"
+        "row = (dist.rank(), dist.world_size(), dist.local_size(), get_num_threads(), len(os.sched_getaffinity(0)))\n"
+        f"open(os.path.join({str(tmp_path)!r}, f'rank{{dist.rank()}}.txt'), 'w').write(' '.join(map(str, row)))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "NUMCNN_NUM_THREADS"}
     job = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(script)], env=dict(env, PYTHONPATH=str(ROOT)),
                          capture_output=True, text=True, timeout=60)
     assert job.returncode == 0, job.stderr
-    rows = sorted(tuple(int(v) for v in line.split()) for line in job.stdout.splitlines())
+    rows = [tuple(int(v) for v in (tmp_path / f"rank{r}.txt").read_text().split()) for r in range(2)]
     assert [r[:3] for r in rows] == [(0, 2, 2), (1, 2, 2)]
     for *_, threads, cpus in rows:
         assert threads == max(1, cpus // 2)
