@@ -107,26 +107,30 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _install_abort_on_exception() -> None:
-    previous = sys.excepthook
+    def abort_on_exception(kind, value, tb):
+        import traceback
 
-    def abort(kind, value, tb):
-        sys.stderr.write(f"numcnn: rank {rank()} of {world_size()} failed; ending the job\n")
-        previous(kind, value, tb)
-        sys.stderr.flush()
-        _comm.Abort(1)
+        report = "".join(traceback.format_exception(kind, value, tb))
+        abort(1, f"numcnn: rank {rank()} of {world_size()} failed; ending the job\n{report}")
 
-    sys.excepthook = abort
+    sys.excepthook = abort_on_exception
 
 
-def abort(status: int) -> None:
-    """End every process of the job now with ``status`` (``MPI_Abort``); nothing in one process.
+def abort(status: int, message: str = "") -> None:
+    """End every process of the job now with ``status`` (``MPI_Abort``), after writing ``message``
+    to stderr; nothing in one process.
 
     For an interrupt (Ctrl-C): the ranks receive it at different moments, and one that leaves
-    normally would leave the others waiting in a collective for it."""
-    if _comm is not None:
-        sys.stderr.flush()
-        sys.stdout.flush()
-        _comm.Abort(status)
+    normally would leave the others waiting in a collective for it.
+    """
+    if _comm is None:
+        return
+    sys.stdout.flush()
+    if message:  # one write, then a moment for mpiexec to forward it before the job is killed
+        sys.stderr.write(message)
+    sys.stderr.flush()
+    time.sleep(0.2)
+    _comm.Abort(status)
 
 
 def is_initialized() -> bool:
@@ -226,12 +230,8 @@ def agree(error: str | None = None, *, timeout: float | None = None) -> None:
         deadline = time.monotonic() + timeout
         while not request.Test():
             if time.monotonic() > deadline:
-                sys.stderr.write(
-                    f"numcnn: rank {me} of {world_size()} failed alone (the others did not join within "
-                    f"{timeout:g} s); ending the job: {error}\n"
-                )
-                sys.stderr.flush()
-                _comm.Abort(2)
+                abort(2, f"numcnn: rank {me} of {world_size()} failed alone (the others did not join within "
+                         f"{timeout:g} s); ending the job: {error}\n")
             time.sleep(0.005)
     if lowest[0] == world_size():
         return None
