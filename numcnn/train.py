@@ -33,21 +33,24 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from . import distributed as dist
 from . import optim as optim_mod
 from .autograd import no_grad
 from .checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
 from .data import DataSet, Normalizer, Splits, load_dataset
 from .data.augment import EpochAugmentation, check_augment_options, default_crop_padding
 from .errors import UserError
-from .functional import cross_entropy, softmax
+from .functional import softmax
 from .models import MODELS, build_model, check_label_kind, model_spec
 from .nn import init
+from .train_step import as_model_dtype, evaluation_sums, train_step
 
 __all__ = ["TrainConfig", "train", "resume", "evaluate", "predict_proba", "load_run_model", "OPTIMIZERS", "SCHEDULERS"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("none", "step", "cosine", "plateau")
 DEFAULT_LR = {"sgd": 0.05, "adam": 2e-3, "adamw": 2e-3, "rmsprop": 1e-3}
+DTYPES = ("float32", "float64")
 
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.npz"
@@ -62,6 +65,7 @@ class TrainConfig:
     stopping.  ``val_size``/``test_size`` are fractions (< 1) or counts of held-out images.
     ``augment`` turns on random crops (``crop_padding``; None: ``default_crop_padding``) and
     horizontal flips (``flip``) of the training batches (see ``numcnn.data.augment``).
+    ``dtype`` is the model's and the data's floating type.
     """
 
     dataset: str = "digits"
@@ -83,6 +87,7 @@ class TrainConfig:
     augment: bool = False
     crop_padding: int | None = None
     flip: bool = True
+    dtype: str = "float32"
 
     def validate(self) -> "TrainConfig":
         if self.model not in MODELS:
@@ -101,6 +106,8 @@ class TrainConfig:
         if not 0 <= self.label_smoothing < 1:
             raise UserError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         check_augment_options(self.augment, self.crop_padding, self.flip)
+        if self.dtype not in DTYPES:
+            raise UserError(f"unknown dtype {self.dtype!r}; choose from {', '.join(DTYPES)}")
         return self
 
     @property
@@ -140,6 +147,12 @@ def load_splits(config: TrainConfig, normalizer: Normalizer | None = None) -> Sp
     )
 
 
+def logits_of(model, x: np.ndarray) -> np.ndarray:
+    """``model``'s logits for the images ``x`` as an array, without recording gradients."""
+    with no_grad():
+        return model(as_model_dtype(model, x))
+
+
 @no_grad()  # inference: nothing recorded, no backward cache kept
 def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float = 0.0) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` (in eval mode) on ``data``; (nan, nan) when empty.
@@ -148,13 +161,8 @@ def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float
         return float("nan"), float("nan")
     was_training = model.training
     model.eval()
-    total_loss, correct = 0.0, 0
-    try:
-        for xb, yb in data.batches(batch_size):
-            logits = model(xb)
-            loss, _ = cross_entropy(logits, yb, label_smoothing=label_smoothing)
-            total_loss += float(loss) * len(yb)
-            correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+    try:  # under mpiexec each rank evaluates a part and all get the totals
+        total_loss, correct = evaluation_sums(model, data, batch_size, label_smoothing)
     finally:
         model.train(was_training)
     return total_loss / len(data), correct / data.y.size
@@ -286,15 +294,19 @@ def train(config: TrainConfig, out, *, overwrite: bool = False, quiet: bool = Fa
     config = dataclasses.replace(config).validate()
     out = Path(out)
     # Everything that can be wrong with the request is found before the folder exists: a failed
-    # check must not leave a folder that blocks the retry with the same --out.
-    _check_out(out, overwrite)
+    # check must not leave a folder that blocks the retry with the same --out.  One writer: rank 0;
+    # the others learn of its errors at the agreement in _run.
+    if dist.is_main():
+        _check_out(out, overwrite)
     splits, spec = _checked_data_and_model(config)
-    created = _prepare_out(out, overwrite)
+    created = _prepare_out(out, overwrite) if dist.is_main() else None
     try:
-        atomic_write_json(out / RUN_FILE, {"numcnn": __version__, "config": dataclasses.asdict(config)})
+        if dist.is_main():
+            atomic_write_json(out / RUN_FILE, {"numcnn": __version__, "config": dataclasses.asdict(config)})
         return _run(out, config, None, quiet=quiet, stop_after=stop_after, splits=splits, spec=spec)
     except BaseException:  # divergence, a bug, Ctrl-C: a folder without a complete epoch goes
-        _remove_unfinished(out, created)
+        if dist.is_main():
+            _remove_unfinished(out, created)
         raise
 
 
@@ -309,7 +321,7 @@ def resume(run_dir, *, epochs: int | None = None, data_dir=None, quiet: bool = F
         config = TrainConfig(**saved)
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"--resume {run_dir}: unreadable {RUN_FILE} ({exc})") from exc
-    for stale in run_dir.glob(".*.tmp"):  # left by a process killed in the middle of a write
+    for stale in run_dir.glob(".*.tmp") if dist.is_main() else ():  # left by a process killed mid-write
         stale.unlink()
     checkpoint = None
     if (run_dir / CHECKPOINT).is_file():
@@ -332,7 +344,8 @@ def resume(run_dir, *, epochs: int | None = None, data_dir=None, quiet: bool = F
     try:
         return _run(run_dir, config, None, quiet=quiet, stop_after=stop_after, splits=splits, spec=spec)
     except BaseException:  # still no complete epoch: as for a failed fresh run, the folder goes
-        _remove_unfinished(run_dir, created=run_dir)
+        if dist.is_main():
+            _remove_unfinished(run_dir, created=run_dir)
         raise
 
 
@@ -356,11 +369,13 @@ def _run(
     run_dir: Path, config: TrainConfig, checkpoint, *, quiet: bool, stop_after: int | None,
     splits: Splits | None = None, spec: dict | None = None,
 ) -> dict:
+    quiet = quiet or not dist.is_main()
     say = _Printer(quiet)
     meta = checkpoint[2] if checkpoint else {}
     if splits is None:
         normalizer = Normalizer.from_dict(meta["normalizer"]) if checkpoint else None
         splits = load_splits(config, normalizer)
+    splits = _as_dtype(splits, config.dtype)
     for note in splits.notes:
         say(f"note: {note}")
     spec = spec or meta.get("spec") or model_spec(config.model, splits.input_shape, splits.num_classes, **config.model_options)
@@ -370,7 +385,7 @@ def _run(
     check_label_kind(spec["name"], splits.train.y, config.dataset)
 
     init.manual_seed(config.seed)
-    model = build_model(spec)
+    model = build_model(spec).to(config.dtype)
     optimizer = make_optimizer(config, list(model.parameters()))
     scheduler = make_scheduler(config, optimizer)
     data_rng = np.random.default_rng([config.seed, 0xDA7A])
@@ -409,6 +424,8 @@ def _run(
         )
         if config.augment:
             say(f"augmentation of the training batches: {_epoch_augmentation(config, splits, 1).describe()}")
+    dist.agree()  # every rank is set up (else all raise the first failure), so training may begin
+    dist.broadcast_parameters(model)
 
     base_meta = {
         "config": dataclasses.asdict(config),
@@ -462,16 +479,17 @@ def _run(
         )
         model_state = model.state_dict()
         # best.npz first, checkpoint.npz last: the checkpoint is the commit point of an epoch.
-        if improved:
+        if improved and dist.is_main():
             save_checkpoint(run_dir / BEST, model_state, None, meta)
-        _write_history(run_dir, history)
         state = {
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "data_rng": data_rng.bit_generator.state,
             "init_rng": init.get_rng().bit_generator.state,
         }
-        save_checkpoint(run_dir / CHECKPOINT, model_state, state, meta)
+        if dist.is_main():
+            _write_history(run_dir, history)
+            save_checkpoint(run_dir / CHECKPOINT, model_state, state, meta)
         session_epochs += 1
         val_text = f"val loss {val_loss:.4f} acc {val_acc:.2%}" if has_val else "no validation set"
         say(
@@ -485,6 +503,14 @@ def _run(
         say(f"stopped after epoch {epoch}; continue with: numcnn train --resume {run_dir}")
         return {"epochs": epoch, "finished": False}
     return _finish(run_dir, config, splits, model, meta if epoch else None, say)
+
+
+def _as_dtype(splits: Splits, dtype: str) -> Splits:
+    """``splits`` with images of ``dtype`` (the data sets load as float32)."""
+    if np.dtype(dtype) == np.float32:
+        return splits
+    cast = lambda ds: DataSet(ds.x.astype(dtype), ds.y)  # noqa: E731
+    return dataclasses.replace(splits, train=cast(splits.train), val=cast(splits.val), test=cast(splits.test))
 
 
 def _epoch_augmentation(config: TrainConfig, splits: Splits, epoch: int) -> EpochAugmentation | None:
@@ -508,21 +534,16 @@ def _train_epoch(model, optimizer, data: DataSet, rng, config: TrainConfig, epoc
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             for i, (xb, yb) in enumerate(data.batches(config.batch_size, rng)):
-                if augmentation is not None:
-                    xb = augmentation(xb, seen)  # seen: xb's position in this epoch's order
-                logits = model(xb)
-                loss, dlogits = cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+                # every rank: its shard of the global batch; seen: the batch's position in the epoch
+                loss, batch_correct = train_step(model, optimizer, xb, yb, label_smoothing=config.label_smoothing,
+                                                 augmentation=augmentation, seen=seen)
                 if not math.isfinite(loss):
                     raise UserError(
                         f"training diverged: the loss became {loss} at epoch {epoch}, batch {i + 1}; "
                         + _divergence_advice(epoch, current_lr(optimizer))
                     )
-                model.zero_grad()
-                # the images need no gradient; the graph is not needed again (a fresh one per step)
-                model.backward(dlogits, input_grad=False, retain_graph=False)
-                optimizer.step()
-                total_loss += float(loss) * len(yb)
-                correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+                total_loss += loss * len(yb)
+                correct += batch_correct
                 seen += len(yb)
                 seen_labels += yb.size  # pixels, for per-pixel labels
                 bar.update(1)
@@ -548,9 +569,10 @@ def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say
     if meta is None:
         raise UserError(f"{run_dir}: no epoch completed")
     best_path = run_dir / BEST
-    if best_path.is_file():
+    if dist.is_main() and best_path.is_file():  # rank 0 wrote it; the others get its weights below
         best_state, _, _ = load_checkpoint(best_path)
         model.load_state_dict(best_state)
+    dist.broadcast_parameters(model)
     # test_loss is the plain cross-entropy, as `numcnn evaluate` prints it; the losses of the
     # history are the training objective (with --label-smoothing), named so in its plots.
     has_test = len(splits.test) > 0
@@ -571,6 +593,8 @@ def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say
         "seed": config.seed,
         "numcnn": __version__,
     }
+    if not dist.is_main():
+        return metrics
     atomic_write_json(run_dir / "metrics.json", metrics)
     from . import plots
 

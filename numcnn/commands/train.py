@@ -9,17 +9,18 @@ import textwrap
 import time
 from pathlib import Path
 
+from .. import distributed as dist
 from ..data import DATASETS
 from ..errors import UserError
 from ..models import MODELS
-from ..train import DEFAULT_LR, OPTIMIZERS, SCHEDULERS, TrainConfig, resume, train
+from ..train import DEFAULT_LR, DTYPES, OPTIMIZERS, SCHEDULERS, TrainConfig, resume, train
 
 _DEFAULTS = TrainConfig()
 
 # Options that define a run; with --resume they come from the run folder instead.
 _RUN_OPTIONS = (
     "dataset", "model", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "scheduler",
-    "patience", "label_smoothing", "seed", "val_size", "test_size", "augment", "crop_padding", "flip",
+    "patience", "label_smoothing", "seed", "val_size", "test_size", "augment", "crop_padding", "flip", "dtype",
 )
 
 
@@ -73,7 +74,8 @@ def add_parser(subparsers) -> None:
             "  numcnn train --dataset cifar10 --data-dir cifar-10-batches-py --model vgg_small --augment\n"
             "  numcnn train --model resnet20 --epochs 5\n"
             "  numcnn train --dataset digits_seg --model unet_small --epochs 5\n"
-            "  numcnn train --resume runs/digits-lenet5-20250101-120000 --epochs 40"
+            "  numcnn train --resume runs/digits-lenet5-20250101-120000 --epochs 40\n"
+            "  mpiexec -n 2 numcnn train --model resnet20     (data-parallel: --batch-size is the global batch)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -128,6 +130,9 @@ def add_parser(subparsers) -> None:
                        help=f"cross-entropy label smoothing (default: {_DEFAULTS.label_smoothing})")
     model.add_argument("--patience", type=int, default=None, metavar="N",
                        help="stop after N epochs without a better validation accuracy (default: 0 = never)")
+    model.add_argument("--dtype", choices=DTYPES, default=None,
+                       help=f"floating type of the weights and the data (default: {_DEFAULTS.dtype}; float64 makes "
+                       "runs on any number of processes agree to about 1e-12)")
     model.add_argument("--seed", type=int, default=None, help=f"seed of the weights, dropout and batch order (default: {_DEFAULTS.seed})")
     run = p.add_argument_group("run folder")
     run.add_argument("--out", metavar="RUN_DIR", default=None,
@@ -160,17 +165,20 @@ def run_command(args) -> int:
     else:
         values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name, None) is not None}
         config = TrainConfig(**values)
-        out = Path(args.out) if args.out else _default_out(config)
+        # rank 0's name: a time-stamped default differs between processes started a second apart
+        out = dist.broadcast_object(Path(args.out) if args.out else _default_out(config))
         job = lambda: train(config, out, overwrite=args.force, quiet=args.quiet)  # noqa: E731
     try:
         metrics = job()
     except KeyboardInterrupt:
-        if (out / "run.json").is_file():
-            print(f"numcnn train: interrupted; continue with: numcnn train --resume {out}", file=sys.stderr)
-        else:  # no epoch had completed: the run folder was removed
-            print(f"numcnn train: interrupted before the first epoch completed; {out} was not kept", file=sys.stderr)
+        if dist.is_main():
+            if (out / "run.json").is_file():
+                print(f"numcnn train: interrupted; continue with: numcnn train --resume {out}", file=sys.stderr)
+            else:  # no epoch had completed: the run folder was removed
+                print(f"numcnn train: interrupted before the first epoch completed; {out} was not kept", file=sys.stderr)
+        dist.abort(130)  # several processes: the others may be waiting in a collective
         return 130
-    if args.quiet and metrics.get("finished", True):
+    if args.quiet and metrics.get("finished", True) and dist.is_main():
         acc = metrics["test_accuracy"]
         print(f"test accuracy {acc:.2%}  ->  {out}" if acc is not None else f"no test set, no test accuracy  ->  {out}")
     return 0

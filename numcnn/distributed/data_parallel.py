@@ -9,11 +9,25 @@ up to the order of floating-point sums.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from . import comm
 
-__all__ = ["shard_bounds", "shard", "allreduce_gradients", "broadcast_parameters"]
+__all__ = [
+    "shard_bounds",
+    "shard",
+    "allreduce_gradients",
+    "broadcast_parameters",
+    "global_batch",
+    "batch_rows",
+    "batch_norm_reducer",
+    "set_sync_batch_norm",
+]
+
+_rows: tuple[int, int] | None = None  # (start, total) of this rank's shard in the current global batch
+_sync_batch_norm = True
 
 
 def shard_bounds(n: int, rank: int | None = None, world: int | None = None) -> tuple[int, int]:
@@ -57,7 +71,9 @@ def allreduce_gradients(params, scale: float = 1.0) -> None:
     One flat buffer per dtype and one MPI call per buffer, never one per parameter.  A parameter
     with no gradient on this rank counts as zeros (and has one afterwards, as on every rank).
     With ``scale = local batch / global batch`` and per-rank mean losses, the result is the
-    gradient of the global batch's mean loss.
+    gradient of the global batch's mean loss -- when the backward pass is local to the rank.  With
+    synchronised BatchNorm (the default under mpiexec) seed the backward with that share instead
+    and keep ``scale = 1``: its reduced backward then sums consistently scaled terms.
     """
     params = [p for p in params]
     by_dtype: dict = {}
@@ -100,3 +116,35 @@ def broadcast_parameters(module) -> None:
         for a in group:
             a.reshape(-1)[...] = buf[offset : offset + a.size]
             offset += a.size
+
+
+@contextmanager
+def global_batch(n: int):
+    """Inside the block, forward passes run on this rank's shard (:func:`shard`) of a global batch
+    of ``n`` samples: Dropout draws the global batch's masks and keeps this shard's rows, so its
+    generator stays in step on every rank and the masks are the one-process run's."""
+    global _rows
+    start, stop = shard_bounds(n)
+    previous, _rows = _rows, (start, n)
+    try:
+        yield start, stop
+    finally:
+        _rows = previous
+
+
+def batch_rows() -> tuple[int, int] | None:
+    """``(start, total)`` of this rank's shard inside :func:`global_batch`, else None."""
+    return _rows
+
+
+def set_sync_batch_norm(enabled: bool) -> None:
+    """Whether BatchNorm in training mode uses the statistics of the global batch when the group has
+    several processes (True, the default, as PyTorch's SyncBatchNorm) or of each rank's shard."""
+    global _sync_batch_norm
+    _sync_batch_norm = bool(enabled)
+
+
+def batch_norm_reducer():
+    """The ``reduce`` for :func:`numcnn.functional.batch_norm_forward` in training mode: the sum over
+    the group (:func:`comm.allreduce`) with several processes and sync on, else None."""
+    return comm.allreduce if _sync_batch_norm and comm.world_size() > 1 else None

@@ -31,7 +31,7 @@ def check_probability(p, name: str = "p") -> float:
     return float(p)
 
 
-def dropout_forward(x, p=0.5, training=True, rng=None):
+def dropout_forward(x, p=0.5, training=True, rng=None, *, rows=None):
     """Zero each element with probability ``p`` and scale the survivors by ``1 / (1 - p)``.
 
     The expected value of the output equals ``x``, so eval mode is the identity.
@@ -47,6 +47,10 @@ def dropout_forward(x, p=0.5, training=True, rng=None):
     rng : numpy.random.Generator, int seed or None
         Source of the mask; the same generator state gives the same mask.  None: a fresh,
         unseeded generator.
+    rows : (start, total), optional (keyword only)
+        ``x`` is rows ``start : start + len(x)`` of a batch of ``total`` rows split over processes
+        (data parallelism): the mask of the whole batch is drawn, so the generator advances as in
+        a one-process run on every process, and ``x`` gets its rows of that mask.
 
     Returns
     -------
@@ -62,8 +66,23 @@ def dropout_forward(x, p=0.5, training=True, rng=None):
     keep = 1.0 - p
     scale = x.dtype.type(1.0 / keep) if keep > 0 else x.dtype.type(0.0)
     u_dtype = np.float32 if x.dtype == np.float32 else np.float64
-    mask = (rng.random(x.shape, dtype=u_dtype) < keep).astype(x.dtype) * scale
+    if rows is None:
+        draws = rng.random(x.shape, dtype=u_dtype)
+    else:
+        start, total = _check_rows(rows, x)
+        draws = rng.random((total,) + x.shape[1:], dtype=u_dtype)[start : start + len(x)]
+    mask = (draws < keep).astype(x.dtype) * scale
     return x * mask, DropoutCache(mask=mask, x_shape=x.shape, dtype=x.dtype)
+
+
+def _check_rows(rows, x):
+    try:
+        start, total = (int(v) for v in rows)
+    except (TypeError, ValueError):
+        raise TypeError(f"rows must be a pair (start, total) of ints, got {rows!r}") from None
+    if x.ndim < 1 or not 0 <= start <= start + len(x) <= total:
+        raise ValueError(f"rows={rows!r}: x of shape {x.shape} is not rows start:start+len(x) of a batch of {total}")
+    return start, total
 
 
 def dropout_backward(dout, cache):

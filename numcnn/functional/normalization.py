@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import numbers
+from typing import Callable
 
 import numpy as np
 
@@ -44,6 +45,8 @@ class BatchNormCache:
     x_shape: tuple
     running_mean: np.ndarray | None = None
     running_var: np.ndarray | None = None
+    count: int = 0  # values per channel behind the statistics (over every process's shard)
+    reduce: Callable | None = None  # sums per-channel arrays over the processes (see forward)
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,16 @@ def _affine_backward(dout, cache):
     return dx_hat, dweight, dbias
 
 
+def _reduced(reduce, array):
+    """``array`` summed over the processes by ``reduce`` (itself without one); never in place on a
+    caller's array: ``reduce`` gets a fresh float64 copy, which also keeps counts exact."""
+    if reduce is None:
+        return array
+    return np.asarray(reduce(np.array(array, dtype=np.float64)))
+
+
 def batch_norm_forward(
-    x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
+    x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5, *, reduce=None
 ):
     """Batch normalisation over the batch and spatial axes, per channel, as ``torch.nn.functional.batch_norm``.
 
@@ -129,11 +140,19 @@ def batch_norm_forward(
         Weight of the new batch statistic in the running average.
     eps : float
         Added to the variance.
+    reduce : callable, optional (keyword only)
+        Synchronised batch norm (PyTorch's SyncBatchNorm) for data parallelism: ``x`` is this
+        process's shard of a global batch, and ``reduce(a)`` returns the element-wise sum of a small
+        float64 array ``a`` over every process holding a shard (an allreduce; every process must
+        call it the same number of times).  Training mode then normalises with the statistics of
+        the global batch (two reductions: the sums with the count, then the squared deviations),
+        and :func:`batch_norm_backward` reduces its two per-channel sums with the same ``reduce``.
+        A shard may be empty.  Ignored in eval mode.
 
     Returns
     -------
     out : ndarray, shape and dtype of ``x``
-    cache : NormCache
+    cache : BatchNormCache
         ``cache.running_mean`` and ``cache.running_var`` are the updated statistics (new arrays in
         training mode, the given arrays in eval mode).
 
@@ -160,19 +179,25 @@ def batch_norm_forward(
         raise ValueError("running_mean and running_var must both be arrays or both be None")
     if not training and running_mean is None:
         raise ValueError("batch_norm in eval mode (training=False) needs running_mean and running_var")
+    reduce = reduce if training else None
     m = x.size // c if c else 0
+    x3 = x.reshape(x.shape[0], c, int(np.prod(x.shape[2:])))  # not -1: a shard may be empty
+    dt = x.dtype.type
+    if reduce is not None:  # the sums and the count of the global batch
+        sums_count = _reduced(reduce, np.append(x3.sum(axis=(0, 2)), m))
+        m = int(sums_count[-1])
     if training and m <= 1:
         raise ValueError(f"batch_norm expects more than 1 value per channel when training, got input shape {x.shape}")
 
     # Work on an (N, C, L) view: per-channel sums are a contiguous reduction plus a short one,
     # and every element-wise step is one pass with per-channel (1, C, 1) coefficients.
-    x3 = x.reshape(x.shape[0], c, -1)
-    dt = x.dtype.type
     new_mean, new_var = running_mean, running_var
     if training:
-        mean = x3.sum(axis=(0, 2)) / dt(m)
+        sums = x3.sum(axis=(0, 2)) if reduce is None else sums_count[:-1].astype(x.dtype)
+        mean = sums / dt(m)
         centred = x3 - mean[:, None]
-        var = np.einsum("ncl,ncl->c", centred, centred) / dt(m)  # biased, for normalising
+        squares = np.einsum("ncl,ncl->c", centred, centred)
+        var = _reduced(reduce, squares).astype(x.dtype, copy=False) / dt(m)  # biased, for normalising
         inv_std = dt(1) / np.sqrt(var + dt(eps))
         if running_mean is not None:
             rdt = running_mean.dtype.type
@@ -195,6 +220,8 @@ def batch_norm_forward(
         x_shape=x.shape,
         running_mean=new_mean,
         running_var=new_var,
+        count=m,
+        reduce=reduce,
     )
     return out.reshape(x.shape), cache
 
@@ -210,6 +237,10 @@ def batch_norm_backward(dout, cache):
         dx      = weight * inv_std * (dout - dbias / m - x_hat * dweight / m)    (training)
         dx      = weight * inv_std * dout                                          (eval)
 
+    With the forward's ``reduce`` (synchronised batch norm), ``m`` and the two sums in ``dx`` are
+    those of the global batch (one reduction); ``dweight`` and ``dbias`` stay this shard's, so
+    that the usual allreduce of the parameters' gradients counts them once.
+
     Returns
     -------
     dx : ndarray, shape of ``x``
@@ -220,12 +251,14 @@ def batch_norm_backward(dout, cache):
     dout = check_dout(dout, cache.x_shape, centred.dtype)
     d3 = dout.reshape(centred.shape)
     dt = centred.dtype.type
-    m = dt(centred.shape[0] * centred.shape[2])
+    m = dt(cache.count)
     sum_dy = d3.sum(axis=(0, 2))
     sum_dy_xhat = np.einsum("ncl,ncl->c", d3, centred) * inv_std
     dweight = sum_dy_xhat if cache.weight is not None else None
     dbias = sum_dy if cache.has_bias else None
     k = inv_std if cache.weight is None else inv_std * cache.weight
+    if cache.training and cache.reduce is not None:
+        sum_dy, sum_dy_xhat = _reduced(cache.reduce, np.stack([sum_dy, sum_dy_xhat])).astype(centred.dtype, copy=False)
     if cache.training:
         dx = d3 - (sum_dy / m)[:, None]
         dx *= k[:, None]

@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from .. import distributed
 from ..autograd import Tensor
 from . import functional as F
 from .module import Module, Parameter
@@ -96,6 +97,8 @@ class _BatchNorm(Module):
             training=use_batch_stats,
             momentum=momentum,
             eps=self.eps,
+            # several processes: the global batch's statistics (SyncBatchNorm), on by default
+            reduce=distributed.batch_norm_reducer() if self.training else None,
         )
 
     def extra_repr(self):
@@ -115,7 +118,8 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch norm over (N, C, H, W) inputs, per channel, as ``torch.nn.BatchNorm2d``.
 
-    Training mode: normalise with the batch mean and biased variance; update
+    Training mode: normalise with the batch mean and biased variance (under ``mpiexec``, of the
+    global batch over every process: see :mod:`numcnn.distributed`); update
     ``running_mean``/``running_var`` (buffers) with ``momentum`` and the UNBIASED variance;
     ``momentum=None`` uses the cumulative average over ``num_batches_tracked``.  Eval mode:
     normalise with the running statistics.  ``track_running_stats=False``: batch statistics

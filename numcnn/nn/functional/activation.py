@@ -4,6 +4,7 @@ in :mod:`numcnn.functional`."""
 from __future__ import annotations
 
 from ... import functional as _pairs
+from ... import distributed
 from ...autograd import Tensor
 from ..init import get_rng
 from ._bind import unary
@@ -29,6 +30,8 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
     ``rng`` (keyword only, a numcnn extension): the mask's generator; default
     :func:`numcnn.nn.init.get_rng`, so ``numcnn.nn.init.manual_seed`` makes the masks reproducible
     (the same masks as ``nn.Dropout`` and :func:`numcnn.functional.dropout_forward` draw).
+    Inside ``numcnn.distributed.global_batch``, ``input`` is this process's shard and gets its rows
+    of the global batch's mask.
     """
     return unary(_pairs.dropout_forward, _pairs.dropout_backward, input, p, training,
-                 rng if rng is not None else get_rng(), name="dropout")
+                 rng if rng is not None else get_rng(), rows=distributed.batch_rows(), name="dropout")

@@ -11,7 +11,7 @@ __all__ = ["batch_norm", "layer_norm", "group_norm"]
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
-               eps=1e-5) -> Tensor:
+               eps=1e-5, *, reduce=None) -> Tensor:
     """Batch normalisation per channel, as ``torch.nn.functional.batch_norm``.
 
     Parameters
@@ -23,6 +23,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     weight, bias : Tensor or ndarray, shape (C,), or None
     training : bool
     momentum, eps : float
+    reduce : callable, optional (keyword only)
+        Synchronised batch norm over processes (see :func:`numcnn.functional.batch_norm_forward`);
+        ``numcnn.distributed.batch_norm_reducer()`` gives the process group's.
 
     Returns
     -------
@@ -30,7 +33,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """
     running_mean, running_var = data(running_mean), data(running_var)
     out, cache = _pairs.batch_norm_forward(data(input), running_mean, running_var, data(weight), data(bias),
-                                           training=training, momentum=momentum, eps=eps)
+                                           training=training, momentum=momentum, eps=eps, reduce=reduce)
     if training and running_mean is not None:
         running_mean[...] = cache.running_mean
         running_var[...] = cache.running_var
