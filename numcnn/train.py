@@ -173,7 +173,7 @@ def predict_proba(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Class probabilities ``(N, num_classes)`` (per pixel: ``(N, num_classes, H, W)``) float64
     for normalised images ``x``."""
     model.eval()
-    out = [softmax(model(x[i : i + batch_size]).astype(np.float64), axis=1) for i in range(0, len(x), batch_size)]
+    out = [softmax(logits_of(model, x[i : i + batch_size]).astype(np.float64), axis=1) for i in range(0, len(x), batch_size)]
     return np.concatenate(out)
 
 
