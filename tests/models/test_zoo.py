@@ -20,8 +20,8 @@ from numcnn.data.sources import read_digits, read_digits_seg
 from numcnn.models import build_model, model_spec
 from numcnn.train import TrainConfig, resume, train
 
-from .test_cli_train import assert_user_error
-from .test_train import assert_same_weights, make_npz
+from tests.test_cli_train import assert_user_error
+from tests.test_train import assert_same_weights, make_npz
 
 
 def logits(model, x):
