@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,34 @@ def _checkout_runs_untouched():
     yield
     after = _listing(runs)
     assert after == before, f"the test wrote into {runs}: {sorted(set(after or ()) - set(before or ()))}"
+
+
+def _blas_threads():
+    from numcnn import _threads
+
+    controller = _threads._blas_controller()
+    return controller, (None if controller is None else [lib.num_threads for lib in controller.lib_controllers])
+
+
+@pytest.fixture(autouse=True)
+def _thread_settings_restored():
+    """Restore numcnn's thread count, BLAS's and PyTorch's after every test.
+
+    Results depend on the thread count through the order of floating-point sums, so a test that
+    leaves them changed (``numcnn bench --threads 1`` run in-process sets all three and keeps them)
+    makes a later bit-exact comparison with a subprocess, which starts with the defaults, fail.
+    """
+    from numcnn import _threads
+
+    saved = _threads._num_threads
+    controller, blas = _blas_threads()
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    yield
+    _threads._num_threads = saved
+    if controller is not None and _blas_threads()[1] != blas:
+        for lib, n in zip(controller.lib_controllers, blas):
+            lib.set_num_threads(n)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch_threads is not None and torch.get_num_threads() != torch_threads:
+        torch.set_num_threads(torch_threads)
