@@ -9,7 +9,7 @@ import pytest
 
 import numcnn.functional as F
 from numcnn.functional.padding import pad_mode, pad_mode_adjoint
-from tests.helpers import numeric_grad, rel_error
+from tests.gradcheck import check_positional_op_gradients
 
 TOL = 1e-8
 
@@ -21,35 +21,10 @@ def _distinct(rng, shape):
 
 
 def check_op_grads(forward, backward, arrays, names, **kwargs):
-    """Numeric vs analytic gradients of every array argument of ``forward``.
-
-    ``backward`` returns one gradient or a tuple in ``names``' order (None entries skipped).
-    """
-    rng = np.random.default_rng(7)
-    out, cache = forward(*arrays, **kwargs)
-    if isinstance(out, tuple):  # return_indices
-        out = out[0]
-    dout = rng.standard_normal(out.shape)
-    grads = backward(dout, cache)
-    if not isinstance(grads, tuple):
-        grads = (grads,)
-    assert len(grads) >= len(names)
-    for i, name in enumerate(names):
-        if grads[i] is None:
-            continue
-
-        def f(v, i=i):
-            args = list(arrays)
-            args[i] = v
-            res = forward(*args, **kwargs)[0]
-            return res[0] if isinstance(res, tuple) else res
-
-        num = numeric_grad(f, arrays[i], dout)
-        assert grads[i].shape == arrays[i].shape, name
-        assert grads[i].dtype == arrays[i].dtype, name
-        # Scale-relative error: entry-wise relative error blows up on entries that are ~0.
-        err = np.max(np.abs(num - grads[i])) / max(1.0, np.max(np.abs(num)))
-        assert err < TOL, f"{name}: error {err:.2e} (CS231n rel_error {rel_error(num, grads[i]):.1e})"
+    """Numeric vs analytic gradients of every array argument of ``forward`` (by position; the
+    backward returns their gradients first, in ``names``' order), scale-relative error below TOL:
+    entry-wise relative error blows up on entries that are ~0."""
+    check_positional_op_gradients(forward, backward, dict(zip(names, arrays)), kwargs, seed=7, h=1e-5, max_scaled_error=TOL)
 
 
 # --- conv with padding_mode -------------------------------------------------------------------

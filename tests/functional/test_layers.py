@@ -6,37 +6,15 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from numcnn import functional as F
+from tests.gradcheck import check_positional_op_gradients
 from tests.helpers import numeric_grad, rel_error
 
 
 def check_grads(forward, backward, arrays, kwargs=None, grad_index=None, tol=1e-6, seed=0):
-    """Gradient-check factory: compare ``backward``'s gradients of every array in ``arrays``
-    (an ordered dict of the forward's leading positional arguments) with centred differences.
-
-    ``grad_index`` maps an argument name to the position of its gradient in backward's result
-    (default: the argument order, or the whole result for a single-gradient op).
-    """
-    kwargs = kwargs or {}
-    names = list(arrays)
-    out, cache = forward(*arrays.values(), **kwargs)
-    dout = np.random.default_rng(seed).standard_normal(out.shape)
-    grads = backward(dout, cache)
-    if not isinstance(grads, tuple):
-        grads = (grads,)
-    for i, name in enumerate(names):
-        j = (grad_index or {}).get(name, i)
-        if j is None:
-            continue
-
-        def f(v, name=name):
-            args = dict(arrays)
-            args[name] = v
-            return forward(*args.values(), **kwargs)[0]
-
-        num = numeric_grad(f, arrays[name], dout)
-        err = rel_error(grads[j], num)
-        assert err < tol, f"{name}: relative error {err:.2e}"
-    return out
+    """:func:`tests.gradcheck.check_positional_op_gradients` with CS231n's relative error below
+    ``tol``: ``arrays`` are the forward's leading positional arguments in order, ``grad_index``
+    maps a name to its gradient's position in backward's result (None: held constant)."""
+    return check_positional_op_gradients(forward, backward, arrays, kwargs, grad_index, seed=seed, h=1e-5, max_rel_error=tol)
 
 
 rng = np.random.default_rng(231)
