@@ -1,13 +1,13 @@
-"""Every fast path of conv and max-pool against an independent direct computation.
+"""Every fast path of conv and max-pool against an independent computation (for conv the loop
+twins of numcnn.reference, the spec).
 
 The fast code picks a path by shape (depthwise shifted slices or banded GEMMs, pointwise 1x1,
 stride-1 dx as a correlation of dout, column matrices kept whole or rebuilt in batch chunks,
 one GEMM per sample or per chunk,
 max-pool without NaN handling and with it, backward by multiplication or by masked adds).  Each
 conv test forces its paths with the planner's ``force_paths``, asserts from the plan in the
-cache that they ran, and compares with a direct sum over kernel offsets written here from the
-definition (float64, exact up to summation order), or, for float32, with a rigorous rounding
-bound.
+cache that they ran, and compares with the reference loop twin's sums (float64, exact up to
+summation order), or, for float32, with a rigorous rounding bound.
 
 float32 tolerance: an output (or gradient entry) is a sum of m products; computed in float32 in
 any order its error is at most gamma_m * sum |products| with gamma_m = m u / (1 - m u),
@@ -46,36 +46,21 @@ CONV = {1: (conv1d_forward, conv1d_backward), 2: (conv2d_forward, conv2d_backwar
 
 
 # --------------------------------------------------------------------------------------------
-# direct computation, from the definition
+# the spec: numcnn.reference's loop twins
+
+REFERENCE = {nd: (getattr(reference, f"conv{nd}d_forward"), getattr(reference, f"conv{nd}d_backward")) for nd in (1, 2, 3)}
 
 
 def direct_conv(x, w, stride, pad, dilation, groups, dout=None):
-    """out[n, o, p] = sum_{c, k} xp[n, g(o) * Cg + c, p * s + k * d] * w[o, c, k]; and, given dout,
-    dx and dw by the same sums read the other way.  One einsum per kernel offset and group."""
-    nd = x.ndim - 2
-    n, c_in = x.shape[:2]
-    c_out = w.shape[0]
-    kernel = w.shape[2:]
-    cg, og = c_in // groups, c_out // groups
-    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in pad))
-    out_sp = tuple((xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(nd))
-    out = np.zeros((n, c_out) + out_sp, dtype=np.float64)
-    dxp = np.zeros(xp.shape, dtype=np.float64)
-    dw = np.zeros(w.shape, dtype=np.float64)
-    for offset in itertools.product(*(range(k) for k in kernel)):
-        sl = tuple(slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilation, stride, out_sp))
-        for g in range(groups):
-            xs = xp[(slice(None), slice(g * cg, (g + 1) * cg)) + sl]
-            wk = w[(slice(g * og, (g + 1) * og), slice(None)) + offset]
-            out[:, g * og:(g + 1) * og] += np.einsum("nc...,oc->no...", xs, wk)
-            if dout is not None:
-                dg = dout[:, g * og:(g + 1) * og]
-                dw[(slice(g * og, (g + 1) * og), slice(None)) + offset] += np.einsum(
-                    "nop,ncp->oc", dg.reshape(n, og, -1), xs.reshape(n, cg, -1)
-                )
-                dxp[(slice(None), slice(g * cg, (g + 1) * cg)) + sl] += np.einsum("no...,oc->nc...", dg, wk)
-    crop = (slice(None), slice(None)) + tuple(slice(p, p + size) for p, size in zip(pad, x.shape[2:]))
-    return out, dxp[crop], dw
+    """The loop twin's out[n, o, p] = sum_{c, k} xp[n, g(o) * Cg + c, p * s + k * d] * w[o, c, k]
+    (numcnn.reference, one product per term, so an inf meets exactly the terms of its sums);
+    given dout, also dx and dw from its backward (else None)."""
+    forward, backward = REFERENCE[x.ndim - 2]
+    out, cache = forward(x, w, None, stride, pad, dilation, groups)
+    if dout is None:
+        return out, None, None
+    dx, dw, _ = backward(dout, cache)
+    return out, dx, dw
 
 
 def conv_case(nd, n, c_in, c_out, kernel, stride, pad, dilation, groups, seed, dtype=np.float64):
@@ -728,7 +713,7 @@ def test_conv2d_random_configs_float64(n, groups, cg_in, cg_out, k, stride, pad,
 def test_float32_paths_within_rounding_bound(force, c_in, c_out, k, stride, pad, groups, banded, per_sample):
     force(chunk_bytes=4096, keep_bytes=0, **gemms("per-sample" if per_sample else "chunk"), **(BAND if banded else NO_BAND))
     rng = np.random.default_rng(c_in + c_out)
-    x = rng.standard_normal((5, c_in, 13, 12)).astype(np.float32)
+    x = rng.standard_normal((3, c_in, 11, 10)).astype(np.float32)  # 3 samples: several chunks of 4096 bytes
     w = rng.standard_normal((c_out, c_in // groups, k, k)).astype(np.float32)
     plan = check_conv(x, w, stride, pad, 1, groups)
     assert ("band" in plan.forward) == banded
@@ -798,11 +783,13 @@ def test_transposed_backward_in_one_pass_matches_direct(force, monkeypatch, chun
     dout = rng.standard_normal(out.shape)
     dx, dw, db = backward(dout, cache)
     assert sum(calls) == n and len(calls) == (2 if threads == 2 and numcnn._threads._blas_controller() else 1)
-    # dx = conv(dout, w) with the transposed convolution's padding (output_padding's extra rows
-    # at the end are read by no output); dw from the same sums with x as the output gradient
-    crop = max(output_padding - pad, 0)
-    d = dout[(slice(None), slice(None)) + (slice(0, dout.shape[2] - crop),) * nd]
-    want_dx, _, want_dw = direct_conv(d, w, (stride,) * nd, (pad,) * nd, (1,) * nd, groups, dout=x)
+    # the spec: the transposed convolution's loop twin (dx is conv(dout, w), dw the same sums
+    # with x as the output gradient)
+    ref_forward = getattr(reference, f"conv_transpose{nd}d_forward")
+    ref_backward = getattr(reference, f"conv_transpose{nd}d_backward")
+    want_out, ref_cache = ref_forward(x, w, b, stride, pad, output_padding, groups)
+    want_dx, want_dw, _ = ref_backward(dout, ref_cache)
+    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dw, want_dw, rtol=1e-12, atol=1e-12)
     if bias:
