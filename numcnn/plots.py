@@ -90,8 +90,10 @@ def first_conv_weight(model) -> np.ndarray | None:
 def first_layer_maps(model, image: np.ndarray) -> tuple[np.ndarray, str] | None:
     """The first convolution's output ``(C_out, H', W')`` on one normalised image ``(1, C, H, W)``,
     after the activation that follows it, if any; and a name for what is shown."""
+    if not hasattr(model, "__getitem__"):  # only a Sequential can be run up to its first conv
+        return None
     i = _first_conv_index(model)
-    if i is None or not hasattr(model, "__getitem__"):
+    if i is None:
         return None
     end, name = i + 1, "conv output"
     if end < len(model) and type(model[end]).__name__ in ("ReLU", "LeakyReLU"):
