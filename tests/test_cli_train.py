@@ -319,7 +319,7 @@ def test_help_texts():
 
 # --- SIGKILL, then --resume -------------------------------------------------------------------
 def test_sigkill_at_a_random_moment_then_resume_gives_the_uninterrupted_weights(tmp_path, data):
-    args = ["train", "--dataset", "npz", "--data-dir", data, "--model", "three_layer", "--epochs", "16",
+    args = ["train", "--dataset", "npz", "--data-dir", data, "--model", "three_layer", "--epochs", "8",
             "--batch-size", "8", "--seed", "5", "--quiet"]
     reference = run_cli(*args, "--out", tmp_path / "ref")
     assert reference.returncode == 0, reference.stderr
@@ -332,8 +332,8 @@ def test_sigkill_at_a_random_moment_then_resume_gives_the_uninterrupted_weights(
     while not (run / "run.json").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     history = run / "history.json"
-    # Kill somewhere in the middle of training: after 1..6 of the 16 epochs plus a random fraction.
-    target_epochs = int(rng.integers(1, 7))
+    # Kill somewhere in the middle of training: after 1..4 of the 8 epochs plus a random fraction.
+    target_epochs = int(rng.integers(1, 5))
     while proc.poll() is None and time.monotonic() < deadline:
         if history.exists() and len(json.loads(history.read_text() or "[]")) >= target_epochs:
             break
@@ -343,12 +343,12 @@ def test_sigkill_at_a_random_moment_then_resume_gives_the_uninterrupted_weights(
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()  # it was still training
     done = load_checkpoint(run / "checkpoint.npz")[2]["epoch"] if (run / "checkpoint.npz").exists() else 0
-    assert done < 16
+    assert done < 8
     resumed = run_cli("train", "--resume", run, "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     ref_state, _, ref_meta = load_checkpoint(tmp_path / "ref" / "checkpoint.npz")
     state, _, meta = load_checkpoint(run / "checkpoint.npz")
-    assert meta["epoch"] == ref_meta["epoch"] == 16
+    assert meta["epoch"] == ref_meta["epoch"] == 8
     assert_same_weights(ref_state, state)
     assert [h["val_loss"] for h in meta["history"]] == [h["val_loss"] for h in ref_meta["history"]]
     assert json.loads((run / "metrics.json").read_text())["test_accuracy"] == json.loads((tmp_path / "ref" / "metrics.json").read_text())["test_accuracy"]
