@@ -55,3 +55,15 @@ def _thread_settings_restored():
     torch = sys.modules.get("torch")
     if torch is not None and torch_threads is not None and torch.get_num_threads() != torch_threads:
         torch.set_num_threads(torch_threads)
+
+
+@pytest.fixture
+def no_plots(request, monkeypatch):
+    """Runs skip drawing ``curves.png`` and ``filters.png`` (most of a tiny run's time), and
+    report them written as with matplotlib; a test marked ``draws_plots`` gets them drawn.
+
+    The drawing itself is tested in tests/test_plots.py and by the tests marked so."""
+    if request.node.get_closest_marker("draws_plots") is None:
+        from numcnn import plots
+
+        monkeypatch.setattr(plots, "plot_run", lambda run_dir, *args, **kwargs: ["curves.png", "filters.png"])

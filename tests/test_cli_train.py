@@ -22,6 +22,8 @@ from numcnn.models import build_model, model_spec
 
 from .test_train import assert_same_weights, make_npz
 
+pytestmark = pytest.mark.usefixtures("no_plots")  # drawn in tests/test_plots.py; see conftest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

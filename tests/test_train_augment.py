@@ -17,6 +17,8 @@ from numcnn.train import TrainConfig, _epoch_augmentation, evaluate, load_run_mo
 from .test_cli_train import assert_user_error, run_cli
 from .test_train import assert_same_weights, config, losses, make_npz, weights
 
+pytestmark = pytest.mark.usefixtures("no_plots")  # drawn in tests/test_plots.py; see conftest
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
