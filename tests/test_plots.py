@@ -76,3 +76,14 @@ def test_filter_contrast_is_per_filter_and_per_channel(tmp_path, figures):
     assert len(rgb) == conv.weight.data.shape[0]  # no feature maps for 3 channels
     for channel in (*rgb[0].transpose(2, 0, 1), rgb[1][:, :, 2]):
         assert channel.min() == 0.0 and channel.max() == 1.0
+
+
+def test_a_model_that_is_not_a_sequential_gets_its_filters_without_feature_maps(tmp_path, figures):
+    """A ResNet cannot be run up to its first convolution: its filters are drawn alone."""
+    init.manual_seed(0)
+    model = build_model(model_spec("resnet20", (1, 8, 8), 10))
+    image = np.zeros((1, 1, 8, 8), np.float32)
+    assert plots.first_layer_maps(model, image) is None
+    assert plots.plot_filters(model, tmp_path / "filters.png", image)
+    (fig,) = figures
+    assert len([ax for ax in fig.axes if ax.images]) == plots.first_conv_weight(model).shape[0]
