@@ -20,7 +20,7 @@ from numcnn.data.sources import read_digits, read_digits_seg
 from numcnn.models import build_model, model_spec
 from numcnn.train import TrainConfig, resume, train
 
-from tests.test_cli_train import assert_user_error
+from tests.cli import assert_user_error
 from tests.test_train import assert_same_weights, make_npz
 
 
