@@ -1,6 +1,6 @@
 """Shared by the CLI tests: ``python -m numcnn`` in a subprocess, the one-line user error
 check, and fixtures: every test in a temporary working directory, a tiny data set and a run
-trained on it (once per module)."""
+trained on it (tests/conftest.py: once per session, the tests only read it)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from numcnn.cli import main
-
-from tests.test_train import make_npz
-
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,15 +36,7 @@ def assert_user_error(code, err, *fragments):
         assert fragment in lines[0], lines[0]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_npz(tmp_path_factory.mktemp("cli") / "tiny.npz", n=80)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, data):
-    run = tmp_path_factory.mktemp("runs") / "run"
-    code = main(["train", "--dataset", "npz", "--data-dir", str(data), "--model", "three_layer", "--epochs", "3",
-                 "--lr", "0.01", "--out", str(run), "--quiet"])
-    assert code == 0
-    return run
+@pytest.fixture
+def data(cli_data):
+    """The tiny data set the session's ``trained`` run learnt (tests/conftest.py)."""
+    return cli_data

@@ -67,3 +67,23 @@ def no_plots(request, monkeypatch):
         from numcnn import plots
 
         monkeypatch.setattr(plots, "plot_run", lambda run_dir, *args, **kwargs: ["curves.png", "filters.png"])
+
+
+@pytest.fixture(scope="session")
+def cli_data(tmp_path_factory):
+    """A tiny data set for the CLI tests (tests/cli.py's ``data``)."""
+    from tests.test_train import make_npz
+
+    return make_npz(tmp_path_factory.mktemp("cli") / "tiny.npz", n=80)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, cli_data):
+    """A run of ``numcnn train`` on ``cli_data``, shared by the CLI tests, which only read it."""
+    from numcnn.cli import main
+
+    run = tmp_path_factory.mktemp("runs") / "run"
+    code = main(["train", "--dataset", "npz", "--data-dir", str(cli_data), "--model", "three_layer", "--epochs", "3",
+                 "--lr", "0.01", "--out", str(run), "--quiet"])
+    assert code == 0
+    return run

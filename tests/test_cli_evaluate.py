@@ -6,7 +6,7 @@ import json
 
 from numcnn.cli import main
 
-from tests.cli import _in_a_temporary_directory, assert_user_error, data, trained  # noqa: F401 (fixtures)
+from tests.cli import _in_a_temporary_directory, assert_user_error, data  # noqa: F401 (fixtures)
 from tests.test_train import make_npz
 
 

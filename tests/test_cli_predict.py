@@ -7,7 +7,7 @@ import pytest
 
 from numcnn.cli import main
 
-from tests.cli import _in_a_temporary_directory, assert_user_error, data, trained  # noqa: F401 (fixtures)
+from tests.cli import _in_a_temporary_directory, assert_user_error, data  # noqa: F401 (fixtures)
 
 
 

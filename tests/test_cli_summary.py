@@ -6,7 +6,7 @@ from numcnn.cli import main
 from numcnn.commands.summary import layer_table
 from numcnn.models import build_model, model_spec
 
-from tests.cli import _in_a_temporary_directory, data, trained  # noqa: F401 (fixtures)
+from tests.cli import _in_a_temporary_directory, data  # noqa: F401 (fixtures)
 
 
 

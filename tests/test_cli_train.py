@@ -18,7 +18,7 @@ import pytest
 from numcnn.checkpoint import load_checkpoint
 from numcnn.cli import main
 
-from tests.cli import ROOT, _in_a_temporary_directory, assert_user_error, data, run_cli, trained  # noqa: F401 (fixtures)
+from tests.cli import ROOT, _in_a_temporary_directory, assert_user_error, data, run_cli  # noqa: F401 (fixtures)
 from tests.test_train import assert_same_weights
 
 
