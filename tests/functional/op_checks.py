@@ -1,5 +1,7 @@
-"""Shared by the conv/pool op tests: a gradient check by position with a scale-relative error
-bound (on tests.gradcheck), and inputs whose max-pool winners a nudge does not flip."""
+"""Shared by the op tests of numcnn.functional, on tests.gradcheck: gradient checks of ops called
+with their arrays by position (``check_op_grads``: a scale-relative error bound, for conv and
+pooling; ``check_grads``: CS231n's relative error, for the layer ops), and inputs whose max-pool
+winners a nudge does not flip."""
 
 from __future__ import annotations
 
@@ -24,3 +26,8 @@ def check_op_grads(forward, backward, arrays, names, **kwargs):
     check_positional_op_gradients(forward, backward, dict(zip(names, arrays)), kwargs, seed=7, h=1e-5, max_scaled_error=TOL)
 
 
+def check_grads(forward, backward, arrays, kwargs=None, grad_index=None, tol=1e-6, seed=0):
+    """:func:`tests.gradcheck.check_positional_op_gradients` with CS231n's relative error below
+    ``tol``: ``arrays`` are the forward's leading positional arguments in order, ``grad_index``
+    maps a name to its gradient's position in backward's result (None: held constant)."""
+    return check_positional_op_gradients(forward, backward, arrays, kwargs, grad_index, seed=seed, h=1e-5, max_rel_error=tol)
