@@ -23,6 +23,8 @@ from numcnn.train import TrainConfig, resume, train
 from tests.cli import assert_user_error
 from tests.test_train import assert_same_weights, make_npz
 
+pytestmark = pytest.mark.usefixtures("no_plots")  # drawn in tests/test_plots.py (a ResNet's too); see conftest
+
 
 def logits(model, x):
     model.eval()
