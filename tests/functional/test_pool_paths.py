@@ -1,9 +1,7 @@
 """max-pool's paths (with and without NaN handling; backward by multiplication or by masked
-adds) against the rule written per window in plain Python, and against CS231n's reference."""
+adds) against the loop twin of numcnn.reference (the spec), and against CS231n's reference."""
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import pytest
@@ -13,25 +11,12 @@ from numcnn.functional import max_pool2d_backward, max_pool2d_forward
 
 
 def direct_max_pool(x, k, s, p, dout):
-    """The rule, per window, in plain Python: scan row-major from the first position inside the
-    input; a value takes over if strictly greater or NaN (so ties keep the first, the last NaN
-    wins); padding never wins.  Gradient added at the winner."""
-    n, c, h, w = x.shape
-    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-    out = np.empty((n, c, ho, wo), dtype=x.dtype)
-    dx = np.zeros(x.shape, dtype=np.float64)
-    for a, b, i, j in itertools.product(range(n), range(c), range(ho), range(wo)):
-        best, where = None, None
-        for u, v in itertools.product(range(k), range(k)):
-            r, q = i * s - p + u, j * s - p + v
-            if not (0 <= r < h and 0 <= q < w):
-                continue
-            val = x[a, b, r, q]
-            if best is None or val > best or np.isnan(val):
-                best, where = val, (r, q)
-        out[a, b, i, j] = best
-        dx[(a, b) + where] += dout[a, b, i, j]
-    return out, dx
+    """The loop twin's output and gradient (numcnn.reference, the spec): per window, scanned
+    row-major from the first position inside the input, a value takes over if strictly greater
+    or NaN (ties keep the first, the last NaN wins); padding never wins; the gradient is added at
+    the winner."""
+    out, cache = reference.max_pool2d_forward(x, k, s, p)
+    return out, reference.max_pool2d_backward(dout, cache)
 
 
 @pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1), (3, 3, 0), (3, 1, 1), (2, 1, 0), (3, 2, 0)])
