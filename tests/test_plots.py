@@ -76,3 +76,18 @@ def test_filter_contrast_is_per_filter_and_per_channel(tmp_path, figures):
     assert len(rgb) == conv.weight.data.shape[0]  # no feature maps for 3 channels
     for channel in (*rgb[0].transpose(2, 0, 1), rgb[1][:, :, 2]):
         assert channel.min() == 0.0 and channel.max() == 1.0
+
+
+def test_a_model_that_is_not_a_sequential_shows_its_stem_convolution_maps(tmp_path, figures):
+    """A ResNet cannot be run up to its first convolution as a chain: its stem convolution's
+    output on the image is shown beside its filters (it raised a TypeError before)."""
+    init.manual_seed(0)
+    model = build_model(model_spec("resnet20", (1, 8, 8), 10))
+    image = np.random.default_rng(0).standard_normal((1, 1, 8, 8)).astype(np.float32)
+    maps, name = plots.first_layer_maps(model, image)
+    assert name == "first conv output"
+    np.testing.assert_array_equal(maps, np.asarray(model.conv1(image), dtype=np.float64)[0])
+    assert plots.plot_filters(model, tmp_path / "filters.png", image)
+    (fig,) = figures
+    # the test image, each filter and each filter's map
+    assert len([ax for ax in fig.axes if ax.images]) == 1 + 2 * plots.first_conv_weight(model).shape[0]

@@ -210,9 +210,12 @@ def test_parts_run_pinned_one_per_cpu_only_when_threads_match_the_cpus(monkeypat
     monkeypatch.setattr(_threads, "_executor", None)
     pinned = []
     monkeypatch.setattr(os, "sched_setaffinity", lambda pid, mask: pinned.append((pid, set(mask))))
+    # each part waits for the other: both run at once, so each on its own pool thread (a sleep
+    # let one thread take both parts when the second was slow to start on a loaded machine)
+    both_running = threading.Barrier(2, timeout=60)
 
     def part(start, stop):
-        time.sleep(0.01)  # both parts at once: each on its own pool thread
+        both_running.wait()
         return threading.current_thread().name
 
     try:

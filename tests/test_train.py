@@ -15,6 +15,8 @@ from numcnn.checkpoint import atomic_write_bytes, load_checkpoint, pack_state, s
 from numcnn.errors import UserError
 from numcnn.train import TrainConfig, load_run_model, resume, train
 
+pytestmark = pytest.mark.usefixtures("no_plots")  # drawn in tests/test_plots.py; see conftest
+
 
 def make_npz(path, n=96, size=6, classes=3, seed=0, label_offset=0):
     """A small learnable image set: each class lights up a different stripe."""
@@ -101,6 +103,7 @@ def test_resume_of_a_finished_run_only_reevaluates(tmp_path, data):
     assert again["test_accuracy"] == first["test_accuracy"]
 
 
+@pytest.mark.draws_plots
 def test_run_folder_contents_and_metrics(tmp_path, data):
     metrics = train(config(data, epochs=3, model="lenet5", model_options={}), tmp_path / "run", quiet=True)
     run = tmp_path / "run"

@@ -14,8 +14,10 @@ from numcnn.data import augment
 from numcnn.errors import UserError
 from numcnn.train import TrainConfig, _epoch_augmentation, evaluate, load_run_model, load_splits, resume, train
 
-from .test_cli_train import assert_user_error, run_cli
+from tests.cli import assert_user_error, run_cli
 from .test_train import assert_same_weights, config, losses, make_npz, weights
+
+pytestmark = pytest.mark.usefixtures("no_plots")  # drawn in tests/test_plots.py; see conftest
 
 
 @pytest.fixture(scope="module")

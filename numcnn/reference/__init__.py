@@ -2,7 +2,7 @@
 :mod:`numcnn.functional`, with the same name, arguments and cache-and-backward contract, written
 as direct loops over output positions (and kernel offsets) that read like the formula.  N-dimensional
 where that costs nothing; slow on purpose.  ``numcnn.functional`` is the fast path and never
-imports this package; ``tests/test_reference_agreement.py`` checks that the two agree.
+imports this package; ``tests/reference/test_agreement.py`` checks that the two agree.
 
 Also CS231n's four naive layer passes (``conv_forward_naive`` ...), built on the twins.
 """

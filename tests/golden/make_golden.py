@@ -4,7 +4,7 @@ Run from the repository root with torch installed (CI's pinned torch==2.13.0):
 
     python tests/golden/make_golden.py
 
-The file is checked in; tests/test_golden.py replays it without PyTorch.  Every case stores its
+The file is checked in; tests/functional/test_conv_pool_golden.py replays it without PyTorch.  Every case stores its
 inputs, the upstream gradient, PyTorch's forward output and every gradient, in float64, plus its
 options as JSON (so nothing is pickled).
 """

@@ -1,5 +1,5 @@
 """Record PyTorch's results for the layer ops, optimizers, LR schedules and the issue-4 target
-network into nn.npz, so tests/test_golden_nn.py checks PyTorch equivalence without PyTorch.
+network into nn.npz, so tests/nn/test_golden.py checks PyTorch equivalence without PyTorch.
 
 Run from the repository root with torch installed (CI's pinned torch==2.13.0):
 

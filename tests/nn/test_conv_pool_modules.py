@@ -11,7 +11,7 @@ import pytest
 import numcnn.functional as F
 from numcnn import nn
 from numcnn.nn import init
-from tests.helpers import numeric_grad
+from tests.gradcheck import check_op_gradients
 
 
 @pytest.mark.parametrize(
@@ -70,9 +70,8 @@ def test_conv_transpose_module_gradient_and_output_size():
     out = m(x, output_size=(6, 6))
     assert out.shape == (1, 3, 6, 6)
     dout = rng.standard_normal(out.shape)
-    dx = m.backward(dout)
-    num = numeric_grad(lambda v: m(v, output_size=(6, 6)), x, dout)
-    np.testing.assert_allclose(dx, num, atol=1e-7)
+    check_op_gradients(lambda x: (m(x, output_size=(6, 6)), None), lambda d, _: m.backward(d), {"x": x},
+                       dout=dout, h=1e-5, rtol=1e-7, atol=1e-7)
     with pytest.raises(ValueError, match="output_size"):
         m(x, output_size=(7, 7))
     with pytest.raises(ValueError, match="Only 'zeros' padding mode"):

@@ -14,7 +14,7 @@ from numcnn.functional import (
     conv3d_backward,
     conv3d_forward,
 )
-from tests.helpers import numeric_grad, rel_error
+from tests.gradcheck import check_op_gradients
 
 PAIRS = {1: (conv1d_forward, conv1d_backward), 2: (conv2d_forward, conv2d_backward), 3: (conv3d_forward, conv3d_backward)}
 
@@ -27,19 +27,13 @@ def check_gradients(nd, x_shape, w_shape, bias=True, tol=1e-6, **options):
     """
     forward, backward = PAIRS[nd]
     rng = np.random.default_rng(sum(x_shape) + 7 * sum(w_shape))
-    x = rng.standard_normal(x_shape)
-    w = rng.standard_normal(w_shape)
-    b = rng.standard_normal(w_shape[0]) if bias else None
-    out, cache = forward(x, w, b, **options)
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = backward(dout, cache)
-    assert dx.shape == x.shape and dw.shape == w.shape
-    assert rel_error(dx, numeric_grad(lambda v: forward(v, w, b, **options)[0], x, dout)) < tol
-    assert rel_error(dw, numeric_grad(lambda v: forward(x, v, b, **options)[0], w, dout)) < tol
-    if bias:
-        assert rel_error(db, numeric_grad(lambda v: forward(x, w, v, **options)[0], b, dout)) < tol
-    else:
-        assert db is None
+    inputs = dict(x=rng.standard_normal(x_shape), weight=rng.standard_normal(w_shape),
+                  bias=rng.standard_normal(w_shape[0]) if bias else None, **options)
+    wrt = ("x", "weight", "bias") if bias else ("x", "weight")
+    got = check_op_gradients(forward, backward, inputs, wrt, grads=("x", "weight", "bias"),
+                             seed=int(rng.integers(2**32)), h=1e-5, max_rel_error=tol)
+    if not bias:
+        assert got["bias"] is None
 
 
 GRID_2D = [

@@ -1,13 +1,11 @@
-"""Every fast path of conv and max-pool against an independent direct computation.
+"""Every fast path of conv against the loop twins of numcnn.reference (the spec); max-pool's
+paths are in test_pool_paths.py, col2im's in test_col2im.py.
 
 The fast code picks a path by shape (depthwise shifted slices or banded GEMMs, pointwise 1x1,
 stride-1 dx as a correlation of dout, column matrices kept whole or rebuilt in batch chunks,
-one GEMM per sample or per chunk,
-max-pool without NaN handling and with it, backward by multiplication or by masked adds).  Each
-conv test forces its paths with the planner's ``force_paths``, asserts from the plan in the
-cache that they ran, and compares with a direct sum over kernel offsets written here from the
-definition (float64, exact up to summation order), or, for float32, with a rigorous rounding
-bound.
+one GEMM per sample or per chunk).  Each test forces its paths with the planner's ``force_paths``, asserts from the plan in the
+cache that they ran, and compares with the reference loop twin's sums (float64, exact up to
+summation order), or, for float32, with a rigorous rounding bound.
 
 float32 tolerance: an output (or gradient entry) is a sum of m products; computed in float32 in
 any order its error is at most gamma_m * sum |products| with gamma_m = m u / (1 - m u),
@@ -19,7 +17,6 @@ wrong index or a missing term (those are O(1) errors) yet never fails on roundin
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
 
 import numpy as np
@@ -31,51 +28,27 @@ import numcnn
 from numcnn import reference
 from numcnn.functional.conv import Geometry, conv_nd_input_grad, force_paths, plan_conv
 from numcnn.functional.conv import gemm as gemm_module
-from numcnn.functional import (
-    conv1d_backward,
-    conv1d_forward,
-    conv2d_backward,
-    conv2d_forward,
-    conv3d_backward,
-    conv3d_forward,
-    max_pool2d_backward,
-    max_pool2d_forward,
-)
+from numcnn.functional import conv1d_backward, conv1d_forward, conv2d_backward, conv2d_forward, conv3d_backward, conv3d_forward
 
 CONV = {1: (conv1d_forward, conv1d_backward), 2: (conv2d_forward, conv2d_backward), 3: (conv3d_forward, conv3d_backward)}
 
 
 # --------------------------------------------------------------------------------------------
-# direct computation, from the definition
+# the spec: numcnn.reference's loop twins
+
+REFERENCE = {nd: (getattr(reference, f"conv{nd}d_forward"), getattr(reference, f"conv{nd}d_backward")) for nd in (1, 2, 3)}
 
 
 def direct_conv(x, w, stride, pad, dilation, groups, dout=None):
-    """out[n, o, p] = sum_{c, k} xp[n, g(o) * Cg + c, p * s + k * d] * w[o, c, k]; and, given dout,
-    dx and dw by the same sums read the other way.  One einsum per kernel offset and group."""
-    nd = x.ndim - 2
-    n, c_in = x.shape[:2]
-    c_out = w.shape[0]
-    kernel = w.shape[2:]
-    cg, og = c_in // groups, c_out // groups
-    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in pad))
-    out_sp = tuple((xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(nd))
-    out = np.zeros((n, c_out) + out_sp, dtype=np.float64)
-    dxp = np.zeros(xp.shape, dtype=np.float64)
-    dw = np.zeros(w.shape, dtype=np.float64)
-    for offset in itertools.product(*(range(k) for k in kernel)):
-        sl = tuple(slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilation, stride, out_sp))
-        for g in range(groups):
-            xs = xp[(slice(None), slice(g * cg, (g + 1) * cg)) + sl]
-            wk = w[(slice(g * og, (g + 1) * og), slice(None)) + offset]
-            out[:, g * og:(g + 1) * og] += np.einsum("nc...,oc->no...", xs, wk)
-            if dout is not None:
-                dg = dout[:, g * og:(g + 1) * og]
-                dw[(slice(g * og, (g + 1) * og), slice(None)) + offset] += np.einsum(
-                    "nop,ncp->oc", dg.reshape(n, og, -1), xs.reshape(n, cg, -1)
-                )
-                dxp[(slice(None), slice(g * cg, (g + 1) * cg)) + sl] += np.einsum("no...,oc->nc...", dg, wk)
-    crop = (slice(None), slice(None)) + tuple(slice(p, p + size) for p, size in zip(pad, x.shape[2:]))
-    return out, dxp[crop], dw
+    """The loop twin's out[n, o, p] = sum_{c, k} xp[n, g(o) * Cg + c, p * s + k * d] * w[o, c, k]
+    (numcnn.reference, one product per term, so an inf meets exactly the terms of its sums);
+    given dout, also dx and dw from its backward (else None)."""
+    forward, backward = REFERENCE[x.ndim - 2]
+    out, cache = forward(x, w, None, stride, pad, dilation, groups)
+    if dout is None:
+        return out, None, None
+    dx, dw, _ = backward(dout, cache)
+    return out, dx, dw
 
 
 def conv_case(nd, n, c_in, c_out, kernel, stride, pad, dilation, groups, seed, dtype=np.float64):
@@ -559,80 +532,6 @@ def test_depthwise_paths_match_direct(force, path, nd, c, mult, k, stride, pad, 
     assert plan.input_grad == (dx if dx_applies else "depthwise-shifted")
 
 
-def _col2im_geometry(nd, data, max_size, max_kernel):
-    """A random col2im geometry (size, kernel, stride, dilation, pads, padded, out), or None when
-    it has no output; pads may exceed the kernel span, so some kernel offsets touch nothing."""
-    size = [data.draw(st.integers(1, max_size)) for _ in range(nd)]
-    kernel = [data.draw(st.integers(1, max_kernel)) for _ in range(nd)]
-    stride = [data.draw(st.integers(1, 3)) for _ in range(nd)]
-    dilation = [data.draw(st.integers(1, 2)) for _ in range(nd)]
-    pads = [(data.draw(st.integers(0, 4)), data.draw(st.integers(0, 4))) for _ in range(nd)]
-    padded = [n + lo + hi for n, (lo, hi) in zip(size, pads)]
-    out = [(p - d * (k - 1) - 1) // s + 1 for p, k, s, d in zip(padded, kernel, stride, dilation)]
-    return None if min(out) < 1 else (size, kernel, stride, dilation, pads, padded, out)
-
-
-@settings(max_examples=80, deadline=None)
-@given(
-    nd=st.integers(1, 3),
-    data=st.data(),
-)
-def test_col2im_onto_the_unpadded_input_drops_only_the_padding(nd, data):
-    """col2im_unpadded == col2im_add onto a padded buffer, then cropped; dx starts as garbage,
-    which it replaces."""
-    from numcnn.functional._window import col2im_add, col2im_unpadded, unpad
-
-    geometry = _col2im_geometry(nd, data, max_size=6, max_kernel=3)
-    if geometry is None:
-        return
-    size, kernel, stride, dilation, pads, padded, out = geometry
-    rng = np.random.default_rng(sum(size) + sum(out))
-    cols = rng.standard_normal([3] + kernel + [2] + out)
-    want = unpad(col2im_add(np.zeros([2, 3] + padded), cols, kernel, stride, dilation, out), pads)
-    got = col2im_unpadded(np.full([2, 3] + size, np.nan), cols, pads, kernel, stride, dilation, out)
-    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
-
-
-@settings(max_examples=200, deadline=None)
-@given(nd=st.integers(1, 3), data=st.data())
-def test_col2im_by_phases_matches_the_strided_adds(nd, data):
-    """col2im_phased == col2im_unpadded (strided adds) wherever phased() takes the geometry
-    (strides 1-3, dilations, padding past the kernel span, offsets that only read padding), and
-    it leaves no stale values: dx starts as garbage."""
-    from numcnn.functional._col2im import col2im_phased, phased
-    from numcnn.functional._window import col2im_unpadded
-
-    geometry = _col2im_geometry(nd, data, max_size=7, max_kernel=4)
-    if geometry is None:
-        return
-    size, kernel, stride, dilation, pads, _, out = geometry
-    plan = phased(tuple(size), tuple(pads), tuple(kernel), tuple(stride), tuple(dilation), tuple(out))
-    if plan is None:
-        return
-    rng = np.random.default_rng(sum(size) + sum(out) + sum(kernel))
-    cols = rng.standard_normal([3] + kernel + [2] + out)
-    want = col2im_unpadded(np.zeros([2, 3] + size), cols, pads, kernel, stride, dilation, out)
-    got = col2im_phased(np.full([2, 3] + size, np.nan), cols.copy(), plan, stride, out)
-    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
-
-
-@pytest.mark.parametrize(
-    "size, kernel, stride, pad, applies",
-    [
-        (32, 3, 1, 1, True),  # 'same'
-        (56, 3, 2, 1, True),  # the bench's stride-2 layer
-        (31, 3, 2, 1, True),  # odd: phase 1 is one shorter than the output
-        (32, 4, 2, 1, True),  # transposed convolution's 4 / 2 / 1 (as its forward's dx)
-        (10, 3, 1, 0, False),  # 'valid': the input is longer than the output
-    ],
-)
-def test_col2im_by_phases_applies_to_same_like_padding(size, kernel, stride, pad, applies):
-    from numcnn.functional._col2im import phased
-
-    out = (size + 2 * pad - kernel) // stride + 1
-    assert (phased((size,), ((pad, pad),), (kernel,), (stride,), (1,), (out,)) is not None) == applies
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     h=st.integers(1, 9),
@@ -728,7 +627,7 @@ def test_conv2d_random_configs_float64(n, groups, cg_in, cg_out, k, stride, pad,
 def test_float32_paths_within_rounding_bound(force, c_in, c_out, k, stride, pad, groups, banded, per_sample):
     force(chunk_bytes=4096, keep_bytes=0, **gemms("per-sample" if per_sample else "chunk"), **(BAND if banded else NO_BAND))
     rng = np.random.default_rng(c_in + c_out)
-    x = rng.standard_normal((5, c_in, 13, 12)).astype(np.float32)
+    x = rng.standard_normal((3, c_in, 11, 10)).astype(np.float32)  # 3 samples: several chunks of 4096 bytes
     w = rng.standard_normal((c_out, c_in // groups, k, k)).astype(np.float32)
     plan = check_conv(x, w, stride, pad, 1, groups)
     assert ("band" in plan.forward) == banded
@@ -798,82 +697,16 @@ def test_transposed_backward_in_one_pass_matches_direct(force, monkeypatch, chun
     dout = rng.standard_normal(out.shape)
     dx, dw, db = backward(dout, cache)
     assert sum(calls) == n and len(calls) == (2 if threads == 2 and numcnn._threads._blas_controller() else 1)
-    # dx = conv(dout, w) with the transposed convolution's padding (output_padding's extra rows
-    # at the end are read by no output); dw from the same sums with x as the output gradient
-    crop = max(output_padding - pad, 0)
-    d = dout[(slice(None), slice(None)) + (slice(0, dout.shape[2] - crop),) * nd]
-    want_dx, _, want_dw = direct_conv(d, w, (stride,) * nd, (pad,) * nd, (1,) * nd, groups, dout=x)
+    # the spec: the transposed convolution's loop twin (dx is conv(dout, w), dw the same sums
+    # with x as the output gradient)
+    ref_forward = getattr(reference, f"conv_transpose{nd}d_forward")
+    ref_backward = getattr(reference, f"conv_transpose{nd}d_backward")
+    want_out, ref_cache = ref_forward(x, w, b, stride, pad, output_padding, groups)
+    want_dx, want_dw, _ = ref_backward(dout, ref_cache)
+    np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dw, want_dw, rtol=1e-12, atol=1e-12)
     if bias:
         np.testing.assert_allclose(db, dout.sum(axis=(0,) + tuple(range(2, 2 + nd))), rtol=1e-12, atol=1e-12)
     else:
         assert db is None
-
-
-# --------------------------------------------------------------------------------------------
-# max-pool paths
-
-
-def direct_max_pool(x, k, s, p, dout):
-    """The rule, per window, in plain Python: scan row-major from the first position inside the
-    input; a value takes over if strictly greater or NaN (so ties keep the first, the last NaN
-    wins); padding never wins.  Gradient added at the winner."""
-    n, c, h, w = x.shape
-    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-    out = np.empty((n, c, ho, wo), dtype=x.dtype)
-    dx = np.zeros(x.shape, dtype=np.float64)
-    for a, b, i, j in itertools.product(range(n), range(c), range(ho), range(wo)):
-        best, where = None, None
-        for u, v in itertools.product(range(k), range(k)):
-            r, q = i * s - p + u, j * s - p + v
-            if not (0 <= r < h and 0 <= q < w):
-                continue
-            val = x[a, b, r, q]
-            if best is None or val > best or np.isnan(val):
-                best, where = val, (r, q)
-        out[a, b, i, j] = best
-        dx[(a, b) + where] += dout[a, b, i, j]
-    return out, dx
-
-
-@pytest.mark.parametrize("k, s, p", [(2, 2, 0), (3, 2, 1), (3, 3, 0), (3, 1, 1), (2, 1, 0), (3, 2, 0)])
-@pytest.mark.parametrize("values", ["ties", "nan", "inf"])
-@pytest.mark.parametrize("dout_kind", ["finite", "nonfinite"])
-def test_max_pool_paths_match_direct(k, s, p, values, dout_kind):
-    rng = np.random.default_rng(k * 10 + s)
-    x = rng.integers(-2, 3, size=(2, 3, 7, 8)).astype(np.float64)  # many ties
-    if values == "nan":
-        x[0, 0, 1, 1] = np.nan
-        x[1, 2, 3:5, 3:5] = np.nan
-    elif values == "inf":
-        x[0, 1] = -np.inf  # all -inf windows: the first position inside the input wins
-        x[1, 0, 2, 2] = np.inf
-    out, cache = max_pool2d_forward(x, k, s, p)
-    dout = rng.standard_normal(out.shape)
-    if dout_kind == "nonfinite":
-        dout[0, 0, 0, 0] = np.inf
-        dout[1, 1, -1, -1] = np.nan
-    dx = max_pool2d_backward(dout, cache)
-    want_out, want_dx = direct_max_pool(x, k, s, p, dout)
-    np.testing.assert_array_equal(out, want_out)
-    # overlapping windows add in another order: equal up to rounding, NaN/inf in the same places
-    np.testing.assert_allclose(dx, want_dx, rtol=1e-12, atol=1e-15)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_max_pool_matches_cs231n_reference_with_overlap(dtype):
-    rng = np.random.default_rng(2)
-    x = rng.integers(0, 4, size=(2, 3, 9, 9)).astype(dtype)
-    for k, s in [(2, 2), (3, 2), (3, 1)]:
-        param = {"pool_height": k, "pool_width": k, "stride": s}
-        want, cache = reference.max_pool_forward_naive(x, param)
-        got, fast_cache = max_pool2d_forward(x, k, s)
-        dout = rng.standard_normal(got.shape).astype(dtype)
-        dx = max_pool2d_backward(dout, fast_cache)
-        assert got.dtype == dx.dtype == dtype
-        np.testing.assert_array_equal(got, want)
-        # an input can win up to k*k overlapping windows: a sum of <= 9 float32 terms of size < 5,
-        # added in another order, so it may differ by a few ulp of 45 (atol 1e-5)
-        atol = 1e-5 if dtype == np.float32 else 1e-13
-        np.testing.assert_allclose(dx, reference.max_pool_backward_naive(dout, cache), rtol=0, atol=atol)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from numcnn import cs231n, reference
-from tests.helpers import numeric_grad, rel_error
+from tests.gradcheck import check_op_gradients, check_positional_op_gradients, rel_error
 
 CONV = {
     "reference": (reference.conv_forward_naive, reference.conv_backward_naive),
@@ -86,15 +86,12 @@ def test_conv_backward_seed231_gradcheck(impl):
     b = np.random.randn(2)
     dout = np.random.randn(4, 2, 5, 5)
     conv_param = {"stride": 1, "pad": 1}
-    dx_num = numeric_grad(lambda v: forward(v, w, b, conv_param)[0], x, dout, h=1e-5)
-    dw_num = numeric_grad(lambda v: forward(x, v, b, conv_param)[0], w, dout, h=1e-5)
-    db_num = numeric_grad(lambda v: forward(x, w, v, conv_param)[0], b, dout, h=1e-5)
-    _, cache = forward(x, w, b, conv_param)
-    dx, dw, db = backward(dout, cache)
+    arrays = {"x": x, "w": w, "b": b}
     # The notebook reports dx ~1.2e-8, dw ~2e-10, db ~3e-11 for a correct implementation.
-    assert rel_error(dx, dx_num) < 3e-8
-    assert rel_error(dw, dw_num) < 1e-9
-    assert rel_error(db, db_num) < 1e-9
+    for name, tol in (("x", 3e-8), ("w", 1e-9), ("b", 1e-9)):
+        positions = {other: (i if other == name else None) for i, other in enumerate(arrays)}
+        check_positional_op_gradients(lambda x, w, b: forward(x, w, b, conv_param), backward, arrays,
+                                      grad_positions=positions, dout=dout, h=1e-5, max_rel_error=tol)
 
 
 @pytest.mark.parametrize("impl", POOL)
@@ -127,10 +124,7 @@ def test_max_pool_backward_seed231_gradcheck(impl):
     x = np.random.randn(3, 2, 8, 8)
     dout = np.random.randn(3, 2, 4, 4)
     pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
-    dx_num = numeric_grad(lambda v: forward(v, pool_param)[0], x, dout, h=1e-5)
-    _, cache = forward(x, pool_param)
-    dx = backward(dout, cache)
-    assert rel_error(dx, dx_num) < 1e-11
+    check_op_gradients(lambda x: forward(x, pool_param), backward, {"x": x}, dout=dout, h=1e-5, max_rel_error=1e-11)
 
 
 @pytest.mark.parametrize("impl", POOL)
@@ -150,12 +144,14 @@ def test_max_pool_backward_overlapping_windows_accumulate(impl):
 
 
 def test_fast_matches_naive_on_the_speed_test_shapes():
-    """The notebook's fast-layer comparison: x (100, 3, 31, 31), w (25, 3, 3, 3), stride 2, pad 1."""
+    """The notebook's fast-layer comparison: x (N, 3, 31, 31), w (25, 3, 3, 3), stride 2, pad 1,
+    and 2x2 max-pooling of (N, 3, 32, 32); N = 10 of the notebook's 100 (the naive loops are
+    per sample, and the samples alike)."""
     np.random.seed(231)
-    x = np.random.randn(100, 3, 31, 31)
+    x = np.random.randn(10, 3, 31, 31)
     w = np.random.randn(25, 3, 3, 3)
     b = np.random.randn(25)
-    dout = np.random.randn(100, 25, 16, 16)
+    dout = np.random.randn(10, 25, 16, 16)
     conv_param = {"stride": 2, "pad": 1}
     out_naive, cache_naive = cs231n.conv_forward_naive(x, w, b, conv_param)
     out_fast, cache_fast = cs231n.conv_forward_fast(x, w, b, conv_param)
@@ -163,8 +159,8 @@ def test_fast_matches_naive_on_the_speed_test_shapes():
     for naive, fast in zip(cs231n.conv_backward_naive(dout, cache_naive), cs231n.conv_backward_fast(dout, cache_fast)):
         assert rel_error(naive, fast) < 1e-10
 
-    x = np.random.randn(100, 3, 32, 32)
-    dout = np.random.randn(100, 3, 16, 16)
+    x = np.random.randn(10, 3, 32, 32)
+    dout = np.random.randn(10, 3, 16, 16)
     pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
     out_naive, cache_naive = cs231n.max_pool_forward_naive(x, pool_param)
     out_fast, cache_fast = cs231n.max_pool_forward_fast(x, pool_param)

@@ -6,7 +6,7 @@ import pytest
 
 from numcnn import nn
 from numcnn.nn import init
-from tests.helpers import numeric_grad, rel_error
+from tests.gradcheck import check_op_gradients, rel_error
 
 
 def small_model(dtype=np.float64):
@@ -29,18 +29,18 @@ def test_sequential_gradients_match_numeric():
     crit(model(x), y)
     dx = model.backward(crit.backward())
     for name, p in model.named_parameters():
-        def loss_of(v, p=p):
+        def loss_of(value, p=p):
             old = p.data
-            p.data = v
+            p.data = value
             try:
-                return np.array(crit(model(x), y))
+                return np.array(crit(model(x), y)), None
             finally:
                 p.data = old
 
-        num = numeric_grad(loss_of, p.data, np.array(1.0), h=1e-5)
-        assert rel_error(p.grad, num) < 1e-6, name
-    num = numeric_grad(lambda v: np.array(crit(model(v), y)), x, np.array(1.0), h=1e-5)
-    assert rel_error(dx, num) < 1e-6
+        check_op_gradients(loss_of, lambda d, _, p=p: p.grad * d, {"value": p.data}, wrt=("value",),
+                           dout=np.array(1.0), h=1e-5, max_rel_error=1e-6)
+    check_op_gradients(lambda x: (np.array(crit(model(x), y)), None), lambda d, _: dx * d, {"x": x},
+                       dout=np.array(1.0), h=1e-5, max_rel_error=1e-6)
 
 
 def test_backward_accumulates_until_zero_grad():

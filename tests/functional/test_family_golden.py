@@ -12,7 +12,7 @@ import pytest
 
 from numcnn import functional
 
-GOLDEN = np.load(Path(__file__).parent / "golden" / "family.npz", allow_pickle=False)
+GOLDEN = np.load(Path(__file__).resolve().parents[1] / "golden" / "family.npz", allow_pickle=False)
 CASES = sorted({key.split("/")[0] for key in GOLDEN.files if "/" in key})
 RTOL, ATOL = 1e-10, 1e-12
 

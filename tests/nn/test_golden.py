@@ -13,7 +13,7 @@ import pytest
 from numcnn import functional as F
 from numcnn import lr_scheduler, nn, optim
 
-GOLDEN = np.load(Path(__file__).parent / "golden" / "nn.npz", allow_pickle=False)
+GOLDEN = np.load(Path(__file__).resolve().parents[1] / "golden" / "nn.npz", allow_pickle=False)
 CASES = sorted({key.split("/")[0] for key in GOLDEN.files if "/" in key})
 TOL = dict(rtol=1e-10, atol=1e-12)
 

@@ -11,7 +11,7 @@ import pytest
 
 from numcnn import functional
 
-GOLDEN = np.load(Path(__file__).parent / "golden" / "core.npz", allow_pickle=False)
+GOLDEN = np.load(Path(__file__).resolve().parents[1] / "golden" / "core.npz", allow_pickle=False)
 CASES = sorted({key.split("/")[0] for key in GOLDEN.files if "/" in key})
 
 

@@ -20,8 +20,10 @@ from numcnn.data.sources import read_digits, read_digits_seg
 from numcnn.models import build_model, model_spec
 from numcnn.train import TrainConfig, resume, train
 
-from .test_cli_train import assert_user_error
-from .test_train import assert_same_weights, make_npz
+from tests.cli import assert_user_error
+from tests.test_train import assert_same_weights, make_npz
+
+pytestmark = pytest.mark.usefixtures("no_plots")  # drawn in tests/test_plots.py (a ResNet's too); see conftest
 
 
 def logits(model, x):
