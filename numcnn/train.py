@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -36,13 +35,14 @@ from . import __version__
 from . import distributed as dist
 from . import optim as optim_mod
 from .autograd import no_grad
-from .checkpoint import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from .data import DataSet, Normalizer, Splits, load_dataset
 from .data.augment import EpochAugmentation, check_augment_options, default_crop_padding
 from .errors import UserError
 from .functional import softmax
 from .models import MODELS, build_model, check_label_kind, model_spec
 from .nn import init
+from .run_folder import BEST, CHECKPOINT, RUN_FILE, check_out, load_run_model, prepare_out, remove_unfinished, write_history
 from .train_step import as_model_dtype, evaluation_sums, train_step
 
 __all__ = ["TrainConfig", "train", "resume", "evaluate", "predict_proba", "load_run_model", "OPTIMIZERS", "SCHEDULERS"]
@@ -52,9 +52,6 @@ SCHEDULERS = ("none", "step", "cosine", "plateau")
 DEFAULT_LR = {"sgd": 0.05, "adam": 2e-3, "adamw": 2e-3, "rmsprop": 1e-3}
 DTYPES = ("float32", "float64")
 
-RUN_FILE = "run.json"
-CHECKPOINT = "checkpoint.npz"
-BEST = "best.npz"
 
 
 @dataclass
@@ -187,66 +184,6 @@ def check_labels(data: Splits | DataSet, num_classes: int, where: str) -> None:
             )
 
 
-# --- run folders ------------------------------------------------------------------------------
-def _check_out(out: Path, overwrite: bool) -> None:
-    """Refuse an ``--out`` that cannot become the run folder (nothing is created or deleted)."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise UserError(
-                f"run folder {out} already exists; continue it with --resume {out}, or replace it with --force"
-            )
-        if not (out / RUN_FILE).is_file():
-            raise UserError(f"--force: {out} is not a numcnn run folder (no {RUN_FILE}); refusing to delete it")
-
-
-def _prepare_out(out: Path, overwrite: bool) -> Path | None:
-    """Make ``out`` an empty run folder (deleting an old run with ``overwrite``); return the
-    outermost folder created here (``out`` or a new parent such as ``runs/``), or None."""
-    _check_out(out, overwrite)
-    if out.is_dir() and any(out.iterdir()):
-        shutil.rmtree(out)
-    created = None
-    for folder in (out, *out.parents):
-        if folder.exists():
-            break
-        created = folder
-    out.mkdir(parents=True, exist_ok=True)
-    return created
-
-
-def _remove_unfinished(out: Path, created: Path | None) -> None:
-    """Remove a run folder in which no epoch completed, so a retry can use the same ``--out``.
-    Everything in it was written by this run (the folder was new, or empty before); parents
-    created with it (up to ``created``) are removed too when empty."""
-    if (out / CHECKPOINT).is_file():
-        return  # at least one complete epoch: the folder stays, resumable
-    if created is not None:
-        shutil.rmtree(out, ignore_errors=True)
-        for parent in out.parents:  # new parents, each only if empty: another run may use it now
-            if parent == created.parent:
-                break
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-        return
-    for child in out.iterdir():
-        if child.is_dir():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
-
-
-def _write_history(run_dir: Path, history: list[dict]) -> None:
-    atomic_write_json(run_dir / "history.json", history)
-    if history:
-        keys = list(history[0])
-        lines = [",".join(keys)] + [",".join(repr(row[k]) if isinstance(row[k], float) else str(row[k]) for k in keys) for row in history]
-        atomic_write_text(run_dir / "history.csv", "\n".join(lines) + "\n")
-
-
 class _Printer:
     def __init__(self, quiet: bool, stream=None):
         self.quiet = quiet
@@ -297,16 +234,16 @@ def train(config: TrainConfig, out, *, overwrite: bool = False, quiet: bool = Fa
     # check must not leave a folder that blocks the retry with the same --out.  One writer: rank 0;
     # the others learn of its errors at the agreement in _run.
     if dist.is_main():
-        _check_out(out, overwrite)
+        check_out(out, overwrite)
     splits, spec = _checked_data_and_model(config)
-    created = _prepare_out(out, overwrite) if dist.is_main() else None
+    created = prepare_out(out, overwrite) if dist.is_main() else None
     try:
         if dist.is_main():
             atomic_write_json(out / RUN_FILE, {"numcnn": __version__, "config": dataclasses.asdict(config)})
         return _run(out, config, None, quiet=quiet, stop_after=stop_after, splits=splits, spec=spec)
     except BaseException:  # divergence, a bug, Ctrl-C: a folder without a complete epoch goes
         if dist.is_main():
-            _remove_unfinished(out, created)
+            remove_unfinished(out, created)
         raise
 
 
@@ -345,7 +282,7 @@ def resume(run_dir, *, epochs: int | None = None, data_dir=None, quiet: bool = F
         return _run(run_dir, config, None, quiet=quiet, stop_after=stop_after, splits=splits, spec=spec)
     except BaseException:  # still no complete epoch: as for a failed fresh run, the folder goes
         if dist.is_main():
-            _remove_unfinished(run_dir, created=run_dir)
+            remove_unfinished(run_dir, created=run_dir)
         raise
 
 
@@ -488,7 +425,7 @@ def _run(
             "init_rng": init.get_rng().bit_generator.state,
         }
         if dist.is_main():
-            _write_history(run_dir, history)
+            write_history(run_dir, history)
             save_checkpoint(run_dir / CHECKPOINT, model_state, state, meta)
         session_epochs += 1
         val_text = f"val loss {val_loss:.4f} acc {val_acc:.2%}" if has_val else "no validation set"
@@ -608,20 +545,3 @@ def _finish(run_dir: Path, config: TrainConfig, splits: Splits, model, meta, say
         + (f", {', '.join(written)}" if written else " (install matplotlib for curves.png and filters.png)")
     )
     return metrics
-
-
-def load_run_model(run_dir, which: str = "best"):
-    """The model of a run folder (``best.npz``, else ``checkpoint.npz``) and its metadata."""
-    run_dir = Path(run_dir)
-    path = run_dir / BEST if which == "best" and (run_dir / BEST).is_file() else run_dir / CHECKPOINT
-    if run_dir.is_file() and run_dir.suffix == ".npz":
-        path = run_dir
-    elif not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run folder")
-    elif not path.is_file():
-        raise UserError(f"{run_dir}: no checkpoint in this folder (expected {BEST} or {CHECKPOINT}); did training complete an epoch?")
-    model_state, _, meta = load_checkpoint(path)
-    model = build_model(meta["spec"])
-    model.load_state_dict(model_state)
-    model.eval()
-    return model, meta
