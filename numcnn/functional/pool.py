@@ -253,6 +253,11 @@ def _scatter_max_grad(dout, argmax, dx, cache: MaxPoolCache):
             np.add(target, np.multiply(dout, mask, out=tmp), out=target)  # overlapping windows accumulate
         else:
             np.multiply(dout, mask, out=target)  # each input position is in one window at most
+    if finite and not overlapping:
+        # dout * 0 is -0.0 where dout < 0; PyTorch adds into zeros, which gives +0.0 (and turns
+        # a winner's -0.0 into +0.0).  Adding +0 does the same, so the losers' zeros are +0.0 and
+        # Sequential's fused ReLU + max pool gives these gradients bit for bit.
+        np.add(dxp, dxp.dtype.type(0), out=dxp)
     if dxp is not dx:
         unpad(dxp, pads, out=dx)
     return dx

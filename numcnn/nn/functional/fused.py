@@ -7,15 +7,12 @@ What is the same, with numcnn's pairs:
 - The output, bit for bit (signs of zeros and NaNs included): max commutes with the monotone
   ReLU; relu_forward never returns -0.0 (np.maximum(-0.0, 0) is +0.0), so a window whose maximum
   is <= 0 gives +0.0 in both orders; NaN propagates in both.
-- The gradients' values: a window's winner is the same where its maximum is > 0 (ReLU keeps
-  positive values and lowers the others to 0), NaNs win in both orders, and where the maximum is
-  <= 0 the gradient is masked to 0 by relu_backward, before the pool's scatter or after.
+- The gradients, bit for bit: a window's winner is the same where its maximum is > 0 (ReLU
+  keeps positive values and lowers the others to 0), NaNs win in both orders, and where the
+  maximum is <= 0 the gradient is masked to +0 by relu_backward, before the pool's scatter or
+  after.  The pool's backward writes +0.0 at every losing position (as PyTorch, which adds into
+  zeros), so no -0.0 from ``dout * 0`` tells the two orders apart.
 - The backward is the two pairs' backwards, composed: no gradient is written here.
-
-What may differ: the SIGN of an exactly-zero input-gradient entry.  With non-overlapping windows
-max_pool_backward writes ``dout * mask``, so a losing position in a window with a negative
-``dout`` gets -0.0; run unfused, relu_backward then turns that into +0.0 where x <= 0.  Making
-the fused op reproduce this would need a full-size mask of x, the cost the fusion saves.
 
 ``tests/nn/test_explicit_api.py`` checks all this on inputs with many ties, zeros of both signs,
 all-negative windows and NaNs.
