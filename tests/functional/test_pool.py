@@ -142,3 +142,19 @@ def test_stride_defaults_to_kernel_size():
     b, _ = max_pool2d_forward(x, 3, stride=3)
     np.testing.assert_array_equal(a, b)
     assert a.shape == (1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("nd, kernel", [(1, 2), (2, 2), (2, 3), (3, 2)])
+def test_losing_positions_get_positive_zero_gradients(nd, kernel):
+    """PyTorch adds the gradient into zeros, so every position that wins no window holds +0.0,
+    also where dout is negative (dout * 0 would be -0.0)."""
+    import numcnn.functional as F
+
+    rng = np.random.default_rng(nd)
+    x = rng.standard_normal((2, 3) + (6,) * nd)
+    out, cache = getattr(F, f"max_pool{nd}d_forward")(x, kernel)
+    dout = -np.abs(rng.standard_normal(out.shape)) - 0.5  # negative everywhere
+    dx = getattr(F, f"max_pool{nd}d_backward")(dout, cache)
+    losers = dx == 0
+    assert losers.sum() == x.size - out.size
+    assert not np.signbit(dx[losers]).any()
