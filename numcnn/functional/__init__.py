@@ -4,7 +4,7 @@
 As in PyTorch, every conv, pool and unpool also takes an unbatched (C, *spatial) input and then
 returns results without the batch axis (``_batch.py``); ``pad_forward`` is ``F.pad``."""
 
-from .activation import leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward
+from .activation import leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward, relu_values
 from .adaptive_pool import (
     adaptive_avg_pool1d_backward,
     adaptive_avg_pool1d_forward,
@@ -89,6 +89,7 @@ __all__ = [
     "linear_backward",
     "relu_forward",
     "relu_backward",
+    "relu_values",
     "leaky_relu_forward",
     "leaky_relu_backward",
     "batch_norm_forward",
