@@ -41,6 +41,7 @@ from .loss import cross_entropy, log_softmax, softmax
 from .normalization import (
     batch_norm_backward,
     batch_norm_forward,
+    batch_norm_values,
     group_norm_backward,
     group_norm_forward,
     layer_norm_backward,
@@ -94,6 +95,7 @@ __all__ = [
     "leaky_relu_backward",
     "batch_norm_forward",
     "batch_norm_backward",
+    "batch_norm_values",
     "layer_norm_forward",
     "layer_norm_backward",
     "group_norm_forward",
