@@ -4,7 +4,7 @@
 As in PyTorch, every conv, pool and unpool also takes an unbatched (C, *spatial) input and then
 returns results without the batch axis (``_batch.py``); ``pad_forward`` is ``F.pad``."""
 
-from .activation import leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward
+from .activation import leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward, relu_values
 from .adaptive_pool import (
     adaptive_avg_pool1d_backward,
     adaptive_avg_pool1d_forward,
@@ -41,6 +41,7 @@ from .loss import cross_entropy, log_softmax, softmax
 from .normalization import (
     batch_norm_backward,
     batch_norm_forward,
+    batch_norm_values,
     group_norm_backward,
     group_norm_forward,
     layer_norm_backward,
@@ -89,10 +90,12 @@ __all__ = [
     "linear_backward",
     "relu_forward",
     "relu_backward",
+    "relu_values",
     "leaky_relu_forward",
     "leaky_relu_backward",
     "batch_norm_forward",
     "batch_norm_backward",
+    "batch_norm_values",
     "layer_norm_forward",
     "layer_norm_backward",
     "group_norm_forward",

@@ -17,7 +17,7 @@ import numpy as np
 from ._checks import check_array, check_cache
 from ._window import check_dout
 
-__all__ = ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward"]
+__all__ = ["relu_forward", "relu_backward", "relu_values", "leaky_relu_forward", "leaky_relu_backward"]
 
 _BITS = {2: np.int16, 4: np.int32, 8: np.int64}
 
@@ -66,11 +66,17 @@ def relu_forward(x):
     out : ndarray, shape and dtype of ``x``
     cache : ReLUCache
     """
-    check_array(x, "x")
-    out = np.maximum(x, x.dtype.type(0))  # keeps NaN, like torch.relu
+    out = relu_values(x)
     keep = out <= 0
     np.logical_not(keep, out=keep)
     return out, ReLUCache(keep=keep, dtype=x.dtype)
+
+
+def relu_values(x):
+    """The output of :func:`relu_forward` alone, without the backward's mask: for a caller that
+    records nothing (no_grad inference).  Returns ``out``, shape and dtype of ``x``."""
+    check_array(x, "x")
+    return np.maximum(x, x.dtype.type(0))  # keeps NaN, like torch.relu
 
 
 def relu_backward(dout, cache):

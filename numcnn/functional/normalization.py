@@ -25,6 +25,7 @@ from ._window import check_dout
 __all__ = [
     "batch_norm_forward",
     "batch_norm_backward",
+    "batch_norm_values",
     "layer_norm_forward",
     "layer_norm_backward",
     "group_norm_forward",
@@ -164,6 +165,19 @@ def batch_norm_forward(
     >>> np.round(out[:, 0], 4).tolist(), cache.running_mean.tolist()
     ([-1.3416, -0.4472, 0.4472, 1.3416], [0.30000000000000004, 0.4])
     """
+    return _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, keep_centred=True)
+
+
+def batch_norm_values(x, running_mean, running_var, weight=None, bias=None, eps=1e-5):
+    """The eval-mode output of :func:`batch_norm_forward` alone, for a caller that records nothing
+    (no_grad inference): the same values, written into the buffer of ``x - running_mean``, which
+    no cache keeps (one fresh array instead of two).  Returns ``out``, shape and dtype of ``x``."""
+    return _batch_norm(x, running_mean, running_var, weight, bias, False, 0.1, eps, None, keep_centred=False)[0]
+
+
+def _batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps, reduce, keep_centred):
+    """batch_norm_forward; ``keep_centred`` False: the output overwrites ``centred`` (the cache is
+    then unusable, for :func:`batch_norm_values`)."""
     check_array(x, "x", min_ndim=2)
     c = x.shape[1]
     for name, arr in (("running_mean", running_mean), ("running_var", running_var)):
@@ -208,7 +222,7 @@ def batch_norm_forward(
         inv_std = dt(1) / np.sqrt(running_var.astype(x.dtype) + dt(eps))
         centred = x3 - running_mean.astype(x.dtype)[:, None]
     scale = inv_std if weight is None else inv_std * weight
-    out = np.multiply(centred, scale[:, None])
+    out = np.multiply(centred, scale[:, None], out=None if keep_centred else centred)
     if bias is not None:
         out += bias[:, None]
     cache = BatchNormCache(

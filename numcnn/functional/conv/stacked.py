@@ -26,8 +26,8 @@ import math
 
 import numpy as np
 
-from .._scratch import pad_into_scratch, scratch
-from .._window import _inside, im2col
+from .._scratch import scratch
+from .._window import _inside, kernel_offsets
 from .columns import _Columns, _col2im
 
 def _stacked_blocks(n, slices, per_slice_bytes, chunking):
@@ -64,13 +64,32 @@ def stacked_classes(k0, s0, d0):
 def _block_columns(x, pads, kernel, stride, dilation, out_rest, buf):
     """im2col over every axis but the first of the block ``x`` (N, C, B, *rest), unpadded, with
     ``pads`` for the other axes: (C * prod(kernel[1:]), N * B * prod(out_rest)) in the scratch
-    ``buf``, one column per (sample, slice, output position)."""
+    ``buf``, one column per (sample, slice, output position).
+
+    Copied straight from ``x``, one box per kernel offset, with zeros written only where an
+    offset reads padding: no padded copy of the block first (one thread, forward: ResNet-20's
+    16-channel layers 5.7 -> 5.2 ms, 32-channel 4.2 -> 4.0, 64-channel 3.7 -> 3.4; the step
+    264 -> 253 ms)."""
     n, c, b = x.shape[:3]
     rest = tuple(kernel[1:])
-    xp = pad_into_scratch(x, ((0, 0),) + tuple(pads[1:]), "stacked-pad")
-    shape = (c, 1) + rest + (n, b) + tuple(out_rest)
-    cols = im2col(xp, (1,) + rest, (1,) + tuple(stride[1:]), (1,) + tuple(dilation[1:]), (b,) + tuple(out_rest),
-                  out=buf[: math.prod(shape)].reshape(shape))
+    shape = (c,) + rest + (n, b) + tuple(out_rest)
+    cols = buf[: math.prod(shape)].reshape(shape)
+    src = x.swapaxes(0, 1)  # (C, N, B, *spatial rest)
+    lead = (slice(None),) * 3
+    for offset in kernel_offsets(rest):
+        dst = cols[(slice(None),) + offset]  # (C, N, B, *out_rest)
+        dst_box, src_box = [], []
+        axes = zip(offset, x.shape[3:], pads[1:], stride[1:], dilation[1:], out_rest)
+        for axis, (k, size, (before, _), st, d, n_out) in enumerate(axes):
+            lo, hi, first = _inside(size, before, k * d, st, n_out)
+            dst_box.append(slice(lo, hi))
+            src_box.append(slice(first, first + (hi - lo - 1) * st + 1, st) if hi > lo else slice(0, 0))
+            around = lead + (slice(None),) * axis
+            if lo > 0:
+                dst[around + (slice(0, lo),)] = 0
+            if hi < n_out:
+                dst[around + (slice(hi, None),)] = 0
+        np.copyto(dst[lead + tuple(dst_box)], src[lead + tuple(src_box)])
     return cols.reshape(c * math.prod(rest), -1)
 
 

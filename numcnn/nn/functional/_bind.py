@@ -8,7 +8,7 @@ closure, and with it the cache, is dropped as soon as the output exists.
 
 from __future__ import annotations
 
-from ...autograd import Tensor, record
+from ...autograd import Tensor, is_grad_enabled, record
 
 __all__ = ["data", "parent", "unary", "with_params"]
 
@@ -21,6 +21,11 @@ def data(x):
 def parent(x):
     """``x`` when it is a Tensor, else None (a constant: no gradient flows to it)."""
     return x if isinstance(x, Tensor) else None
+
+
+def records(x) -> bool:
+    """Whether an op on ``x`` now records a node (as :func:`numcnn.autograd.record` decides)."""
+    return is_grad_enabled() and isinstance(x, Tensor) and x.requires_grad
 
 
 def unary(forward, backward, x, *args, name: str, **kwargs) -> Tensor:

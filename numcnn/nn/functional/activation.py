@@ -7,7 +7,7 @@ from ... import functional as _pairs
 from ... import distributed
 from ...autograd import Tensor
 from ..init import get_rng
-from ._bind import unary
+from ._bind import data, records, unary
 
 __all__ = ["relu", "leaky_relu", "dropout"]
 
@@ -15,6 +15,8 @@ __all__ = ["relu", "leaky_relu", "dropout"]
 def relu(input, inplace: bool = False) -> Tensor:
     """``max(input, 0)`` element-wise, as ``torch.nn.functional.relu`` (gradient 0 at 0).
     ``inplace`` is accepted for PyTorch's signature; a new Tensor is always returned."""
+    if not records(input):  # no_grad inference: the values alone, without the backward's mask
+        return Tensor(_pairs.relu_values(data(input)))
     return unary(_pairs.relu_forward, _pairs.relu_backward, input, name="relu")
 
 

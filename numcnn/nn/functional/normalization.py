@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ... import functional as _pairs
 from ...autograd import Tensor, record
-from ._bind import data, parent, with_params
+from ._bind import data, parent, records, with_params
 
 __all__ = ["batch_norm", "layer_norm", "group_norm"]
 
@@ -32,6 +32,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     Tensor, the input's shape and dtype
     """
     running_mean, running_var = data(running_mean), data(running_var)
+    if not training and not any(records(t) for t in (input, weight, bias)):  # no_grad inference
+        return Tensor(_pairs.batch_norm_values(data(input), running_mean, running_var, data(weight), data(bias), eps))
     out, cache = _pairs.batch_norm_forward(data(input), running_mean, running_var, data(weight), data(bias),
                                            training=training, momentum=momentum, eps=eps, reduce=reduce)
     if training and running_mean is not None:

@@ -8,9 +8,9 @@ records nothing (PyTorch's flat per-plane indices, what ``max_unpool*`` takes).
 from __future__ import annotations
 
 from ... import functional as _pairs
-from ...autograd import Tensor, is_grad_enabled, record
+from ...autograd import Tensor, record
 from ...functional.pool import max_pool_values
-from ._bind import data, parent, unary
+from ._bind import data, parent, records, unary
 
 __all__ = [
     "max_pool1d", "max_pool2d", "max_pool3d",
@@ -21,17 +21,12 @@ __all__ = [
 ]
 
 
-def _records(input) -> bool:
-    """Whether an op on ``input`` now records a node (as :func:`numcnn.autograd.record` decides)."""
-    return is_grad_enabled() and isinstance(input, Tensor) and input.requires_grad
-
-
 def _with_indices(forward, backward, input, args, name, return_indices, values_nd=None, **options):
     """A max pool: its output on the tape, and the indices (when asked) as a constant Tensor.
     ``values_nd``: for ``max_pool{values_nd}d``, when nothing is recorded (``no_grad``, or an input
     that needs no gradient) and ``input`` is batched, the output alone, without the backward's
     argmax (the same values)."""
-    if values_nd and not return_indices and not _records(input) and data(input).ndim == values_nd + 2:
+    if values_nd and not return_indices and not records(input) and data(input).ndim == values_nd + 2:
         return Tensor(max_pool_values(data(input), *args, nd=values_nd, **options))
     if not return_indices:
         return unary(forward, backward, input, *args, name=name, **options)
