@@ -34,7 +34,6 @@ import numpy as np
 from . import __version__
 from . import distributed as dist
 from . import optim as optim_mod
-from .autograd import no_grad
 from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from .data import DataSet, Normalizer, Splits, load_dataset
 from .data.augment import EpochAugmentation, check_augment_options, default_crop_padding
@@ -43,7 +42,7 @@ from .functional import softmax
 from .models import MODELS, build_model, check_label_kind, model_spec
 from .nn import init
 from .run_folder import BEST, CHECKPOINT, RUN_FILE, check_out, load_run_model, prepare_out, remove_unfinished, write_history
-from .train_step import as_model_dtype, evaluation_sums, train_step
+from .train_step import evaluation_sums, logits_of, train_step
 
 __all__ = ["TrainConfig", "train", "resume", "evaluate", "predict_proba", "load_run_model", "OPTIMIZERS", "SCHEDULERS"]
 
@@ -144,13 +143,6 @@ def load_splits(config: TrainConfig, normalizer: Normalizer | None = None) -> Sp
     )
 
 
-def logits_of(model, x: np.ndarray) -> np.ndarray:
-    """``model``'s logits for the images ``x`` as an array, without recording gradients."""
-    with no_grad():
-        return model(as_model_dtype(model, x))
-
-
-@no_grad()  # inference: nothing recorded, no backward cache kept
 def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float = 0.0) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` (in eval mode) on ``data``; (nan, nan) when empty.
     For per-pixel labels ``(N, H, W)`` the accuracy is the fraction of pixels classified right."""
@@ -165,7 +157,6 @@ def evaluate(model, data: DataSet, batch_size: int = 500, label_smoothing: float
     return total_loss / len(data), correct / data.y.size
 
 
-@no_grad()
 def predict_proba(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Class probabilities ``(N, num_classes)`` (per pixel: ``(N, num_classes, H, W)``) float64
     for normalised images ``x``."""

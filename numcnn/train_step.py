@@ -22,7 +22,7 @@ from . import distributed as dist
 from .autograd import no_grad
 from .functional import cross_entropy
 
-__all__ = ["train_step", "evaluation_sums", "as_model_dtype"]
+__all__ = ["train_step", "evaluation_sums", "as_model_dtype", "logits_of"]
 
 
 def as_model_dtype(model, x: np.ndarray) -> np.ndarray:
@@ -30,6 +30,13 @@ def as_model_dtype(model, x: np.ndarray) -> np.ndarray:
     float32 images the data sets load as)."""
     param = next(iter(model.parameters()), None)
     return x if param is None else x.astype(param.data.dtype, copy=False)
+
+
+def logits_of(model, x: np.ndarray) -> np.ndarray:
+    """``model``'s logits for the images ``x`` as an array, in the model's dtype, recording
+    nothing (so no backward cache is kept): every inference path of the trainer goes through it."""
+    with no_grad():
+        return model(as_model_dtype(model, x))
 
 
 def train_step(model, optimizer, xb, yb, *, label_smoothing: float, augmentation=None, seen: int = 0):
@@ -78,12 +85,11 @@ def evaluation_sums(model, data, batch_size: int, label_smoothing: float) -> tup
     start, stop = dist.shard_bounds(len(data))
     total_loss, correct = 0.0, 0
     x, y = data.x[start:stop], data.y[start:stop]
-    with no_grad():
-        for i in range(0, len(y), batch_size):
-            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-            logits = model(as_model_dtype(model, xb))
-            loss, _ = cross_entropy(logits, yb, label_smoothing=label_smoothing)
-            total_loss += float(loss) * len(yb)
-            correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+    for i in range(0, len(y), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        logits = logits_of(model, xb)
+        loss, _ = cross_entropy(logits, yb, label_smoothing=label_smoothing)
+        total_loss += float(loss) * len(yb)
+        correct += int(np.sum(np.argmax(logits, axis=1) == yb))
     sums = dist.allreduce(np.array([total_loss, correct], dtype=np.float64))
     return float(sums[0]), int(sums[1])
